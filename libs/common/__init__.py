@@ -1,0 +1,1 @@
+"""Building blocks shared by the Parcel Pro services. Never imports a service."""

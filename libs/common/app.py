@@ -1,0 +1,196 @@
+"""The application factory every service's ``create_app`` is built on.
+
+It wires what all services share — settings, database, request log, problem responses,
+authentication, outgoing HTTP and mail, health routes, docs — and leaves the routes and any
+background work to the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from libs.common.auth import (
+    Authenticator,
+    HttpApiKeyResolver,
+    HttpJwksKeySource,
+    ServiceTokenProvider,
+)
+from libs.common.clock import Clock
+from libs.common.db import Database, create_engine
+from libs.common.errors import install_error_handlers
+from libs.common.health import build_health_router
+from libs.common.http import ServiceCaller, create_http_client
+from libs.common.logging import RequestLogMiddleware, configure_logging, get_logger
+from libs.common.mail import Mailer, mailer_from_settings
+from libs.common.migrations import head_revisions
+from libs.common.openapi import install_openapi, mount_docs
+from libs.common.ratelimit import RateLimiter
+from libs.common.request_log import RequestLogMixin, RequestLogSink
+from libs.common.settings import BaseServiceSettings
+
+Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service contributes to the shared factory."""
+
+    settings: BaseServiceSettings
+    title: str
+    description: str
+    version: str
+    routers: Sequence[APIRouter]
+    request_log_model: type[RequestLogMixin]
+    migrations_dir: Path
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    build_authenticator: Callable[[FastAPI], Authenticator] | None = None
+    """Identity verifies its own tokens and keys; the others ask identity over HTTP."""
+    lifespans: Sequence[Lifespan] = ()
+    """Background work started after the shared parts and stopped before them."""
+
+
+@dataclass
+class Overrides:
+    """Parts a test (or a benchmark) supplies instead of building them from settings."""
+
+    database: Database | None = None
+    http_transport: httpx.AsyncBaseTransport | None = None
+    clock: Clock | None = None
+    mailer: Mailer | None = None
+    authenticator: Authenticator | None = None
+    on_started: Callable[[FastAPI], None] | None = None
+    """Called at the end of start-up, e.g. to replace a collaborator on ``app.state``."""
+
+
+class _DeferredSink:
+    """The middleware exists before the lifespan creates the real sink."""
+
+    def __init__(self) -> None:
+        self.target: RequestLogSink | None = None
+
+    def submit(self, record: dict[str, Any]) -> None:
+        if self.target is not None:
+            self.target.submit(record)
+
+
+def build_app(definition: ServiceDefinition, overrides: Overrides | None = None) -> FastAPI:
+    settings = definition.settings
+    overrides = overrides or Overrides()
+    service = settings.service_name
+    sink = _DeferredSink()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, settings.log_level)
+        log = get_logger("lifespan")
+        database = overrides.database or Database(
+            create_engine(
+                settings.database_url,
+                schema=settings.db_schema,
+                application_name=f"parcelpro-{service}",
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+            )
+        )
+        http = create_http_client(
+            service=service,
+            timeout_seconds=settings.http_timeout_seconds,
+            transport=overrides.http_transport,
+        )
+        identity = ServiceCaller(http, base_url=settings.identity_url, name="identity")
+        service_tokens = ServiceTokenProvider(
+            identity,
+            client_id=settings.service_client_id,
+            client_secret=settings.service_client_secret,
+        )
+        app.state.settings = settings
+        app.state.database = database
+        app.state.http = http
+        app.state.clock = overrides.clock or Clock()
+        app.state.mailer = overrides.mailer or mailer_from_settings(
+            settings.smtp_url, var_dir=settings.var_dir, sender=settings.mail_from
+        )
+        app.state.rate_limiter = RateLimiter.from_url(settings.redis_url, namespace=service)
+        app.state.migration_heads = head_revisions(definition.migrations_dir)
+        app.state.identity = identity
+        app.state.service_tokens = service_tokens
+        if overrides.authenticator is not None:
+            app.state.authenticator = overrides.authenticator
+        elif definition.build_authenticator is not None:
+            app.state.authenticator = definition.build_authenticator(app)
+        else:
+            app.state.authenticator = Authenticator(
+                key_source=HttpJwksKeySource(identity),
+                api_keys=HttpApiKeyResolver(identity, service_tokens),
+                issuer=settings.jwt_issuer,
+            )
+        request_log_sink: RequestLogSink | None = None
+        if settings.request_log_to_db:
+            request_log_sink = RequestLogSink(
+                database.sessionmaker,
+                definition.request_log_model,
+                batch_size=settings.request_log_batch_size,
+                flush_seconds=settings.request_log_flush_seconds,
+            )
+            await request_log_sink.start()
+            sink.target = request_log_sink
+        app.state.request_log_sink = request_log_sink
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for extra in definition.lifespans:
+                    await stack.enter_async_context(extra(app))
+                if overrides.on_started is not None:
+                    overrides.on_started(app)
+                log.info("started", port=settings.port, database=database.dialect_name)
+                yield
+        finally:
+            sink.target = None
+            if request_log_sink is not None:
+                await request_log_sink.stop()
+            await http.aclose()
+            await database.dispose()
+            log.info("stopped")
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        openapi_tags=definition.openapi_tags or None,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    install_error_handlers(app)
+    install_openapi(app)
+    if settings.docs_enabled:
+        mount_docs(app)
+    app.include_router(build_health_router(service))
+    for router in definition.routers:
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            max_age=600,
+        )
+    # Added last, so it is the outermost middleware: it sees every request and response.
+    app.add_middleware(
+        RequestLogMiddleware,
+        service=service,
+        trusted_proxies=settings.trusted_proxies,
+        sink=sink,
+    )
+    return app

@@ -1,0 +1,110 @@
+"""Alembic, driven from code: each service has its own environment and version table.
+
+``run_env`` is what every service's ``migrations/env.py`` calls. ``upgrade``/``downgrade`` are
+synchronous (Alembic is), so async callers run them in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.common.db import create_engine
+
+
+def alembic_config(
+    migrations_dir: Path, *, database_url: str, schema: str | None, version_table: str
+) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["schema"] = schema
+    config.attributes["version_table"] = version_table
+    return config
+
+
+def head_revisions(migrations_dir: Path) -> set[str]:
+    script = ScriptDirectory.from_config(
+        alembic_config(migrations_dir, database_url="", schema=None, version_table="")
+    )
+    return set(script.get_heads())
+
+
+def upgrade(config: Config, revision: str = "head") -> None:
+    command.upgrade(config, revision)
+
+
+def downgrade(config: Config, revision: str) -> None:
+    command.downgrade(config, revision)
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of a service's ``env.py`` (online mode only: we always have a database)."""
+    from alembic import context
+
+    config = context.config
+    schema: str | None = config.attributes.get("schema")
+    version_table: str = config.attributes.get("version_table") or "alembic_version"
+    connection: Connection | None = config.attributes.get("connection")
+
+    def do_run(sync_connection: Connection) -> None:
+        is_sqlite = sync_connection.dialect.name == "sqlite"
+        if schema and not is_sqlite:
+            sync_connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            sync_connection.execute(text(f'SET search_path TO "{schema}"'))
+        context.configure(
+            connection=sync_connection,
+            target_metadata=target_metadata,
+            version_table=version_table,
+            render_as_batch=is_sqlite,
+            compare_type=True,
+            transaction_per_migration=False,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    if connection is not None:
+        do_run(connection)
+        return
+
+    url = config.get_main_option("sqlalchemy.url") or ""
+    _prepare_sqlite_dir(url)
+
+    async def run_async() -> None:
+        engine: AsyncEngine = create_engine(url, schema=schema, application_name="migrations")
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(do_run)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+async def current_revisions(conn: AsyncConnection, version_table: str) -> set[str]:
+    """Revisions recorded in the version table (empty when the service was never migrated)."""
+    if not version_table.replace("_", "").isalnum():
+        raise ValueError(f"unexpected version table name {version_table!r}")
+
+    def read(sync_connection: Connection) -> set[str]:
+        if not inspect(sync_connection).has_table(version_table):
+            return set()
+        rows = sync_connection.execute(text(f"SELECT version_num FROM {version_table}"))  # noqa: S608 - checked name
+        return {row[0] for row in rows}
+
+    return await conn.run_sync(read)

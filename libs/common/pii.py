@@ -1,0 +1,197 @@
+"""Declarations of personal data on database columns, and the tooling they drive.
+
+Every column that holds personal data carries ``info=pii(category, ...)``. Export, erasure,
+restriction and retention read these declarations instead of hand-written column lists, so a new
+column cannot silently escape a privacy request, and the Art. 30 register can be checked against
+the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, MetaData, Table
+from sqlalchemy.sql.elements import ColumnElement
+
+
+class PiiCategory(StrEnum):
+    """Categories of personal data, as the Art. 30 register names them."""
+
+    ACCOUNT_IDENTIFIER = "account_identifier"  # account id, debtor number
+    CREDENTIALS = "credentials"  # password hash, token and key hashes
+    CONTACT = "contact"  # name, contact person, e-mail, phone, website
+    ADDRESS = "address"  # postcode, house number, street, city, country
+    BUSINESS_IDENTIFIERS = "business_identifiers"  # KvK number, VAT number
+    FINANCIAL = "financial"  # IBAN, account holder
+    NETWORK = "network"  # IP address
+    USAGE = "usage"  # pages visited, times, user agent
+    SECURITY_EVENTS = "security_events"  # logins, password changes, key events
+    RECIPIENT_CONTACT = "recipient_contact"  # recipient name, contact person, e-mail, phone
+    RECIPIENT_ADDRESS = "recipient_address"  # recipient postcode, number, street, city, country
+    SHIPMENT_DETAILS = "shipment_details"  # references, contents a subject can be linked to
+    SUPPORT_CONTACT = "support_contact"  # notes of calls, e-mails and chats with support
+    CONSENT = "consent"  # consent decisions and their history
+    PRIVACY_REQUEST = "privacy_request"  # data-subject requests and their correspondence
+    DISCLOSURE = "disclosure"  # disclosures to authorities
+    INCIDENT = "incident"  # breach register entries naming people
+    STAFF = "staff"  # staff members' identity and actions (audit logs)
+
+
+class Erasure(StrEnum):
+    """What an erasure request does to a column."""
+
+    NULLIFY = "nullify"  # set to NULL (or to the redaction marker when NOT NULL)
+    REDACT = "redact"  # replace with the redaction marker
+    RETAIN = "retain"  # keep: a legal obligation outlives the request (reason required)
+
+
+REDACTED = "[erased]"
+
+
+@dataclass(frozen=True, slots=True)
+class PiiSpec:
+    category: PiiCategory
+    erasure: Erasure = Erasure.NULLIFY
+    retain_reason: str | None = None
+    """Why the value outlives an erasure request, e.g. the fiscal retention obligation."""
+    retain_years: int | None = None
+    exportable: bool = True
+    """False for secrets (hashes): an export says the value exists, never what it is."""
+
+
+def pii(
+    category: PiiCategory,
+    *,
+    erasure: Erasure = Erasure.NULLIFY,
+    retain_reason: str | None = None,
+    retain_years: int | None = None,
+    exportable: bool = True,
+) -> dict[str, Any]:
+    """The ``info=`` of a column holding personal data."""
+    if erasure is Erasure.RETAIN and not retain_reason:
+        raise ValueError("a retained column needs the legal reason it is retained")
+    return {
+        "pii": PiiSpec(
+            category=category,
+            erasure=erasure,
+            retain_reason=retain_reason,
+            retain_years=retain_years,
+            exportable=exportable,
+        )
+    }
+
+
+def pii_spec(column: ColumnElement[Any] | Column[Any]) -> PiiSpec | None:
+    info = getattr(column, "info", None) or {}
+    spec = info.get("pii")
+    return spec if isinstance(spec, PiiSpec) else None
+
+
+def pii_columns(table: Table) -> list[tuple[Column[Any], PiiSpec]]:
+    return [(col, spec) for col in table.columns if (spec := pii_spec(col)) is not None]
+
+
+def personal_data_tables(metadata: MetaData) -> list[Table]:
+    return [table for table in metadata.sorted_tables if pii_columns(table)]
+
+
+def iter_pii_columns(metadata: MetaData) -> Iterator[tuple[Table, Column[Any], PiiSpec]]:
+    for table in metadata.sorted_tables:
+        for column, spec in pii_columns(table):
+            yield table, column, spec
+
+
+def erasure_values(table: Table) -> dict[str, Any]:
+    """Column values that erase a row's personal data (for one set-based UPDATE)."""
+    values: dict[str, Any] = {}
+    for column, spec in pii_columns(table):
+        if spec.erasure is Erasure.RETAIN or column.primary_key:
+            continue
+        if spec.erasure is Erasure.NULLIFY and column.nullable:
+            values[column.key] = None
+        else:
+            values[column.key] = _redaction_for(column)
+    return values
+
+
+def _redaction_for(column: Column[Any]) -> Any:
+    python_type: type[Any] | None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = None
+    if python_type is str or python_type is None:
+        length = getattr(column.type, "length", None)
+        return REDACTED[:length] if length else REDACTED
+    raise TypeError(
+        f"{column.table.name}.{column.key}: cannot redact a NOT NULL {python_type.__name__}; "
+        "make it nullable or mark it RETAIN"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetainedField:
+    table: str
+    column: str
+    category: str
+    reason: str
+    retain_years: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "field": self.column,
+            "category": self.category,
+            "reason": self.reason,
+            "retain_years": self.retain_years,
+        }
+
+
+def retained_fields(table: Table) -> list[RetainedField]:
+    """Columns an erasure keeps, with the reason: what the subject is told was kept."""
+    return [
+        RetainedField(
+            table=table.name,
+            column=column.key,
+            category=spec.category.value,
+            reason=spec.retain_reason or "",
+            retain_years=spec.retain_years,
+        )
+        for column, spec in pii_columns(table)
+        if spec.erasure is Erasure.RETAIN
+    ]
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """A row as a subject sees it in an access export: every column, secrets withheld."""
+    excluded = set(exclude)
+    mapping = row._mapping if hasattr(row, "_mapping") else None
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        if column.key in excluded:
+            continue
+        value = mapping[column] if mapping is not None else getattr(row, column.key)
+        spec = pii_spec(column)
+        if spec is not None and not spec.exportable:
+            out[column.key] = "[stored, not disclosed]" if value is not None else None
+        else:
+            out[column.key] = jsonable(value)
+    return out

