@@ -69,10 +69,10 @@ class Stack:
             else [sys.executable, "-m", f"services.{name}_api", "serve"]
         )
         log_path = self.base_dir / f"{name}.log"
-        log = log_path.open("ab")
-        popen = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with log_path.open("ab") as log:
+            popen = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         process = Process(name, popen, log_path)
         self.processes[name] = process
         return process
