@@ -28,7 +28,12 @@ from libs.common.db import Database, create_engine
 from libs.common.errors import install_error_handlers
 from libs.common.health import build_health_router
 from libs.common.http import ServiceCaller, create_http_client
-from libs.common.logging import RequestLogMiddleware, configure_logging, get_logger
+from libs.common.logging import (
+    RequestLogMiddleware,
+    RequestLogWriter,
+    configure_logging,
+    get_logger,
+)
 from libs.common.mail import Mailer, mailer_from_settings
 from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
@@ -86,6 +91,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
     overrides = overrides or Overrides()
     service = settings.service_name
     sink = _DeferredSink()
+    request_log_writer = RequestLogWriter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -157,6 +163,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
                 await request_log_sink.stop()
             await http.aclose()
             await database.dispose()
+            request_log_writer.flush()
             log.info("stopped")
 
     app = FastAPI(
@@ -192,5 +199,6 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         service=service,
         trusted_proxies=settings.trusted_proxies,
         sink=sink,
+        writer=request_log_writer,
     )
     return app

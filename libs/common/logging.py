@@ -6,20 +6,22 @@ SQLAlchemy, alembic) through the same renderer, so every line a process prints i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
+from uuid_utils import uuid7 as fast_uuid7
 
-from libs.common.db import uuid7
 from libs.common.errors import PROBLEM_CONTENT_TYPE, internal_error_body
 from libs.common.settings import IPNetwork
 
@@ -36,6 +38,10 @@ def _add_timestamp(_logger: WrappedLogger, _name: str, event_dict: EventDict) ->
 
 def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
     return orjson.dumps(obj, default=default or str, option=orjson.OPT_UTC_Z)
+
+
+def _orjson_line(obj: Any, **_: Any) -> bytes:
+    return orjson.dumps(obj, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
 
 
 def _shared_processors() -> list[Processor]:
@@ -112,40 +118,54 @@ def is_valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and all(ch in _REQUEST_ID_CHARS for ch in value)
 
 
+class TrustedProxies:
+    """Which addresses are our own proxies; answers are cached (the same few peers repeat)."""
+
+    def __init__(self, networks: Sequence[IPNetwork], *, cache_size: int = 4096) -> None:
+        self.networks = tuple(networks)
+        self.cache_size = cache_size
+        self._cache: dict[str, tuple[bool, bool]] = {}
+
+    def classify(self, address: str) -> tuple[bool, bool]:
+        """(is a valid IP address, is one of our proxies)."""
+        known = self._cache.get(address)
+        if known is not None:
+            return known
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            answer = (False, False)
+        else:
+            answer = (True, any(ip in network for network in self.networks))
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[address] = answer
+        return answer
+
+    def client_ip(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client's address: the peer, or, behind our proxies, the nearest untrusted hop.
+
+        ``X-Forwarded-For`` is read right to left, skipping our own proxies, so a client cannot
+        forge its address by sending the header itself.
+        """
+        if peer is None or not forwarded_for or not self.classify(peer)[1]:
+            return peer
+        candidate = peer
+        for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
+            valid, trusted = self.classify(hop)
+            if not valid:
+                break
+            candidate = hop
+            if not trusted:
+                break
+        return candidate
+
+
 def client_ip(
     peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
 ) -> str | None:
-    """The client's address: the peer, or, behind trusted proxies, the nearest untrusted hop.
-
-    ``X-Forwarded-For`` is read right to left, skipping our own proxies, so a client cannot
-    forge its address by sending the header itself.
-    """
-    if peer is None or not forwarded_for or not _is_trusted(peer, trusted):
-        return peer
-    candidate = peer
-    for hop in reversed([hop.strip() for hop in forwarded_for.split(",")]):
-        if not _is_valid_ip(hop):
-            break
-        candidate = hop
-        if not _is_trusted(hop, trusted):
-            break
-    return candidate
-
-
-def _is_valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    return TrustedProxies(trusted).client_ip(peer, forwarded_for)
 
 
 def _split_host(host_header: str | None) -> tuple[str | None, int | None]:
@@ -158,6 +178,38 @@ def _split_host(host_header: str | None) -> tuple[str | None, int | None]:
     else:
         host, _, port = host_header.partition(":")
     return host.lower() or None, int(port) if port.isdigit() else None
+
+
+class RequestLogWriter:
+    """Writes request-log entries to stdout as JSON lines, rendered by structlog's JSONRenderer
+    with orjson.
+
+    This is the hottest path of every service, so lines go into the stdout buffer and are flushed
+    at most every ``flush_seconds`` (and at shutdown) instead of one write system call per
+    request; any other log line flushes them too, so order is kept.
+    """
+
+    def __init__(self, stream: BinaryIO | None = None, *, flush_seconds: float = 0.05) -> None:
+        self.stream = stream if stream is not None else sys.stdout.buffer
+        self.flush_seconds = flush_seconds
+        self.render = structlog.processors.JSONRenderer(serializer=_orjson_line)
+        self._flush_pending: asyncio.TimerHandle | None = None
+
+    def write(self, entry: dict[str, Any]) -> None:
+        line = self.render(None, "info", entry)
+        self.stream.write(line if isinstance(line, bytes) else line.encode())
+        if self._flush_pending is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+            else:
+                self._flush_pending = loop.call_later(self.flush_seconds, self.flush)
+
+    def flush(self) -> None:
+        self._flush_pending = None
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
 
 
 class RequestLogSinkProtocol(Protocol):
@@ -181,13 +233,16 @@ class RequestLogMiddleware:
         service: str,
         trusted_proxies: Sequence[IPNetwork],
         sink: RequestLogSinkProtocol | None = None,
+        writer: RequestLogWriter | None = None,
         logger: Any = None,
     ) -> None:
         self.app = app
         self.service = service
-        self.trusted_proxies = tuple(trusted_proxies)
+        self.proxies = TrustedProxies(trusted_proxies)
         self.sink = sink
+        self.writer = writer or RequestLogWriter()
         self.logger = logger or structlog.get_logger("request")
+        self._hosts: dict[bytes, tuple[str | None, int | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -195,39 +250,60 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         arrived = datetime.now(UTC)
-        headers = dict(scope["headers"])
-        incoming_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming_id if is_valid_request_id(incoming_id) else str(uuid7())
+        host_header = incoming_id = forwarded_for = forwarded_proto = content_length = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host_header = value
+            elif name == b"x-request-id":
+                incoming_id = value
+            elif name == b"x-forwarded-for":
+                forwarded_for = value
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        incoming = incoming_id.decode("latin-1") if incoming_id else ""
+        # Behind the gateway every request arrives with an id, which the gateway also returns
+        # to the client; a service only adds the header for ids it assigned itself (each
+        # response header costs the server measurable time on this hot path).
+        echo_request_id = not is_valid_request_id(incoming)
+        request_id = str(fast_uuid7()) if echo_request_id else incoming
         # Per-request state (a shallow copy of the lifespan state, as uvicorn makes): some
         # servers hand every request the same dict, and account ids must never leak across.
         state = scope["state"] = dict(scope.get("state") or {})
         state["request_id"] = request_id
-        request_id_header = (b"x-request-id", request_id.encode("latin-1"))
 
-        request_size = 0
-        body_complete = False
+        # A body with a Content-Length is exactly that long (the server enforces it); only
+        # chunked bodies have to be counted as they arrive.
+        request_size = int(content_length) if content_length and content_length.isdigit() else 0
         status: int | None = None
         response_size = 0
 
         async def counting_receive() -> Message:
-            nonlocal request_size, body_complete
+            nonlocal request_size
             message = await receive()
             if message["type"] == "http.request":
                 request_size += len(message.get("body", b""))
-                body_complete = not message.get("more_body", False)
             return message
 
         async def counting_send(message: Message) -> None:
             nonlocal status, response_size
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), request_id_header]
+                if echo_request_id:
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        (b"x-request-id", request_id.encode("latin-1")),
+                    ]
             elif message["type"] == "http.response.body":
                 response_size += len(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, counting_receive if chunked else receive, counting_send)
         except Exception:
             self.logger.exception("unhandled_error", request_id=request_id, path=scope["path"])
             if status is not None:
@@ -245,21 +321,16 @@ class RequestLogMiddleware:
             )
             await counting_send({"type": "http.response.body", "body": body})
         finally:
-            if not body_complete:
-                length = headers.get(b"content-length", b"")
-                if length.isdigit():
-                    request_size = max(request_size, int(length))
             peer = scope.get("client")
             peer_ip = peer[0] if peer else None
-            forwarded = headers.get(b"x-forwarded-for")
-            ip = client_ip(
-                peer_ip, forwarded.decode("latin-1") if forwarded else None, self.trusted_proxies
+            ip = self.proxies.client_ip(
+                peer_ip, forwarded_for.decode("latin-1") if forwarded_for else None
             )
-            host, port = _split_host(headers.get(b"host", b"").decode("latin-1") or None)
+            host, port = self._host_and_port(host_header)
             if port is None:
-                port = self._default_port(scope, headers, peer_ip)
+                port = self._default_port(scope, forwarded_proto, peer_ip)
             account_id = state.get("account_id")
-            record: dict[str, Any] = {
+            entry: dict[str, Any] = {
                 "ip": ip,
                 "timestamp": arrived,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -273,21 +344,32 @@ class RequestLogMiddleware:
                 "request_id": request_id,
                 "service": self.service,
                 "account_id": str(account_id) if account_id is not None else None,
+                "event": "request",
+                "level": "info",
             }
-            self.logger.info("request", **record)
+            self.writer.write(entry)
             if account_id is not None and self.sink is not None:
                 try:
-                    self.sink.submit(record)
+                    self.sink.submit(entry)
                 except Exception:
                     self.logger.exception("request_log_sink_failed", request_id=request_id)
 
+    def _host_and_port(self, host_header: bytes | None) -> tuple[str | None, int | None]:
+        if host_header is None:
+            return None, None
+        known = self._hosts.get(host_header)
+        if known is None:
+            known = _split_host(host_header.decode("latin-1"))
+            if len(self._hosts) < 256:  # a handful of names; never grow on hostile input
+                self._hosts[host_header] = known
+        return known
+
     def _default_port(
-        self, scope: Scope, headers: dict[bytes, bytes], peer_ip: str | None
+        self, scope: Scope, forwarded_proto: bytes | None, peer_ip: str | None
     ) -> int | None:
         scheme = scope.get("scheme", "http")
-        proto = headers.get(b"x-forwarded-proto")
-        if proto and peer_ip and _is_trusted(peer_ip, self.trusted_proxies):
-            scheme = proto.decode("latin-1").split(",")[0].strip()
+        if forwarded_proto and peer_ip and self.proxies.classify(peer_ip)[1]:
+            scheme = forwarded_proto.decode("latin-1").split(",")[0].strip()
         if scheme in {"https", "wss"}:
             return 443
         if scheme in {"http", "ws"}:

@@ -57,8 +57,24 @@ class RequestLogMixin(UUIDPrimaryKey):
         )
 
 
+_COLUMNS = (
+    "ip",
+    "timestamp",
+    "duration_ms",
+    "method",
+    "host",
+    "port",
+    "path",
+    "status",
+    "request_size",
+    "response_size",
+    "request_id",
+    "service",
+)
+
+
 def _row(record: dict[str, Any]) -> dict[str, Any]:
-    row = dict(record)
+    row = {column: record[column] for column in _COLUMNS}
     row["account_id"] = uuid.UUID(str(record["account_id"]))
     row["path"] = str(record["path"])[:2048]
     return row
