@@ -39,5 +39,7 @@ def test_service_honours_its_openapi_document(stack: Stack, service: str, tmp_pa
         str(tmp_path),
         "--no-color",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
