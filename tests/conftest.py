@@ -12,6 +12,7 @@ from services.privacy_api.settings import PrivacySettings
 from services.shipping_api.settings import ShippingSettings
 from tests.support.db import database_url, migrate_fresh
 from tests.support.smtp import Inbox, smtp_server
+from tests.support.stack import Stack, running_stack
 from tests.support.tokens import TokenIssuer
 
 
@@ -67,3 +68,10 @@ def privacy_settings(sqlite_dir: Path) -> PrivacySettings:
     settings = _migrated(PrivacySettings, "privacy", sqlite_dir, MIGRATIONS_DIR)
     assert isinstance(settings, PrivacySettings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The platform as real processes, started once per test session (see tests/support/stack)."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running

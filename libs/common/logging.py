@@ -91,6 +91,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("uvicorn.access").disabled = True
+    # One line per outgoing call would drown the request log; failures are logged by callers.
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
     _configured = (service, level.upper())
 
 
@@ -196,7 +198,9 @@ class RequestLogMiddleware:
         headers = dict(scope["headers"])
         incoming_id = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming_id if is_valid_request_id(incoming_id) else str(uuid7())
-        state = scope.setdefault("state", {})
+        # Per-request state (a shallow copy of the lifespan state, as uvicorn makes): some
+        # servers hand every request the same dict, and account ids must never leak across.
+        state = scope["state"] = dict(scope.get("state") or {})
         state["request_id"] = request_id
         request_id_header = (b"x-request-id", request_id.encode("latin-1"))
 

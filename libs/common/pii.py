@@ -51,7 +51,23 @@ class Erasure(StrEnum):
     RETAIN = "retain"  # keep: a legal obligation outlives the request (reason required)
 
 
+class TableErasure(StrEnum):
+    """What an erasure request does to a table's rows of the subject."""
+
+    UPDATE = "update"  # keep the row, erase its personal columns (see Erasure)
+    DELETE = "delete"  # delete the rows: nothing in them outlives the request
+
+
 REDACTED = "[erased]"
+
+
+def table_info(erasure: TableErasure) -> dict[str, Any]:
+    """The ``info=`` of a table (``__table_args__``) whose rows an erasure deletes or keeps."""
+    return {"erasure": erasure}
+
+
+def table_erasure(table: Table) -> TableErasure:
+    return TableErasure(table.info.get("erasure", TableErasure.UPDATE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +124,13 @@ def iter_pii_columns(metadata: MetaData) -> Iterator[tuple[Table, Column[Any], P
 
 
 def erasure_values(table: Table) -> dict[str, Any]:
-    """Column values that erase a row's personal data (for one set-based UPDATE)."""
+    """Column values that erase a row's personal data (for one set-based UPDATE).
+
+    Empty for tables whose rows are deleted instead (``TableErasure.DELETE``).
+    """
     values: dict[str, Any] = {}
+    if table_erasure(table) is TableErasure.DELETE:
+        return values
     for column, spec in pii_columns(table):
         if spec.erasure is Erasure.RETAIN or column.primary_key:
             continue

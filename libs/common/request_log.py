@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from libs.common.db import UTCDateTime, UUIDPrimaryKey, utcnow
-from libs.common.pii import PiiCategory, pii
+from libs.common.pii import PiiCategory, TableErasure, pii, table_info
 
 log = structlog.get_logger("request_log")
 
@@ -53,6 +53,7 @@ class RequestLogMixin(UUIDPrimaryKey):
         return (
             Index("ix_request_log_account_id_timestamp", "account_id", "timestamp"),
             Index("ix_request_log_timestamp", "timestamp"),
+            {"info": table_info(TableErasure.DELETE)},
         )
 
 

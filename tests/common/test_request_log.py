@@ -240,3 +240,21 @@ async def test_a_broken_sink_never_fails_the_request() -> None:
         response = await client.get("/me")
     assert response.status_code == 201
     assert [e["event"] for e in lines.all()] == ["request", "request_log_sink_failed"]
+
+
+async def test_account_of_one_request_never_leaks_into_the_next() -> None:
+    lines = Lines()
+    shared_state: dict[str, Any] = {}
+
+    async def server_sharing_state(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = shared_state  # some servers hand every request the same dict
+        await middleware(scope, receive, send)
+
+    middleware = RequestLogMiddleware(
+        echo_app, service="shipping", trusted_proxies=LOOPBACK, logger=lines.logger
+    )
+    transport = httpx.ASGITransport(app=server_sharing_state)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.get("/me")
+        await client.get("/anonymous")
+    assert [e["account_id"] for e in lines.requests()] == [str(ACCOUNT), None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,17 +46,26 @@ async def drop_schema(url: str, schema: str) -> None:
 
 
 def migrate_fresh(settings: BaseServiceSettings, migrations_dir: Path) -> None:
-    """Bring the service's schema to head from nothing (runs outside any event loop)."""
-    if settings.db_schema:
-        asyncio.run(drop_schema(settings.database_url, settings.db_schema))
-    upgrade(
-        alembic_config(
-            migrations_dir,
-            database_url=settings.database_url,
-            schema=settings.db_schema,
-            version_table=settings.version_table,
+    """Bring the service's schema to head from nothing.
+
+    Runs in a thread of its own: Alembic drives its own event loop, and a fixture may be set up
+    while the test's loop is running.
+    """
+
+    def work() -> None:
+        if settings.db_schema:
+            asyncio.run(drop_schema(settings.database_url, settings.db_schema))
+        upgrade(
+            alembic_config(
+                migrations_dir,
+                database_url=settings.database_url,
+                schema=settings.db_schema,
+                version_table=settings.version_table,
+            )
         )
-    )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(work).result()
 
 
 @asynccontextmanager
