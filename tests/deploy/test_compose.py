@@ -78,7 +78,8 @@ def test_secrets_reach_containers_only_as_mounted_files(compose: dict[str, Any])
             if key.endswith("_FILE"):
                 secret = Path(value).name
                 assert value == f"/run/secrets/{secret}", (name, key)
-                assert secret in mounted and secret in declared, (name, key)
+                assert secret in mounted, (name, key)
+                assert secret in declared, (name, key)
             else:
                 # Interpolated from the operator's environment at most, never a literal.
                 literal = not str(value).startswith("${")

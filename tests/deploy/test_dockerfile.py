@@ -73,7 +73,8 @@ def test_the_image_is_built_in_stages_on_a_slim_python_base(dockerfile: list[Ins
 def test_the_final_stage_has_no_compilers_and_installs_nothing(final: list[Instruction]) -> None:
     for command in keyword(final, "RUN"):
         assert not COMPILERS.search(command), command
-        assert "apt-get install" not in command and "pip install" not in command, command
+        assert "apt-get install" not in command, command
+        assert "pip install" not in command, command
     # The environment comes ready-made from the build stage.
     assert "--from=build /opt/venv /opt/venv" in keyword(final, "COPY")
 
@@ -90,7 +91,10 @@ def test_the_build_stage_installs_the_project_and_caddy(dockerfile: list[Instruc
 def test_the_final_stage_runs_as_an_unprivileged_user(final: list[Instruction]) -> None:
     (user,) = keyword(final, "USER")
     uid, _, gid = user.partition(":")
-    assert uid.isdigit() and int(uid) >= 10000 and gid.isdigit() and int(gid) != 0
+    assert uid.isdigit()
+    assert int(uid) >= 10000
+    assert gid.isdigit()
+    assert int(gid) != 0
     position = {i.keyword: n for n, i in enumerate(final)}
     assert position["USER"] < position["ENTRYPOINT"]
     assert position["USER"] < position["HEALTHCHECK"]
@@ -101,7 +105,8 @@ def test_the_image_checks_its_own_health_and_starts_through_the_entrypoint(
 ) -> None:
     (healthcheck,) = keyword(final, "HEALTHCHECK")
     assert '"/app/deploy/docker/healthcheck.py"' in healthcheck
-    assert "--interval=" in healthcheck and "--timeout=" in healthcheck
+    assert "--interval=" in healthcheck
+    assert "--timeout=" in healthcheck
     assert keyword(final, "ENTRYPOINT") == ['["/app/deploy/docker/entrypoint.sh"]']
     assert (ROOT / "deploy/docker/entrypoint.sh").stat().st_mode & 0o111
 

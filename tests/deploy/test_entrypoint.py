@@ -85,7 +85,8 @@ def test_without_arguments_the_entrypoint_explains_its_roles() -> None:
 
 def _healthcheck() -> ModuleType:
     spec = importlib.util.spec_from_file_location("healthcheck", DEPLOY / "docker/healthcheck.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
