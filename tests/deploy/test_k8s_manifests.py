@@ -10,6 +10,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.deploy.commands import is_known_command
 from tests.deploy.conftest import K8S, ROOT
 from tests.deploy.kustomize import load_documents, pod_specs, render
 
@@ -201,3 +202,9 @@ def test_each_service_mounts_only_its_own_secrets(rendered: list[dict[str, Any]]
                         or not any(word in item["name"] for word in ("PASSWORD", "SECRET", "KEY"))
                         or item["name"].endswith("_FILE")
                     ), item
+
+
+def test_every_container_runs_a_command_the_image_knows(rendered: list[dict[str, Any]]) -> None:
+    for resource in rendered:
+        for container in containers(resource):
+            assert is_known_command(container["args"]), (resource["metadata"], container["args"])
