@@ -35,6 +35,7 @@ from libs.common.logging import (
     get_logger,
 )
 from libs.common.mail import Mailer, mailer_from_settings
+from libs.common.metrics import DatabaseGauge, Metrics, MetricsMiddleware, build_metrics_router
 from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
 from libs.common.ratelimit import RateLimiter
@@ -60,6 +61,8 @@ class ServiceDefinition:
     """Identity verifies its own tokens and keys; the others ask identity over HTTP."""
     lifespans: Sequence[Lifespan] = ()
     """Background work started after the shared parts and stopped before them."""
+    database_gauges: Sequence[DatabaseGauge] = ()
+    """Gauges computed from the service's database when Prometheus scrapes ``/metrics``."""
 
 
 @dataclass
@@ -92,6 +95,9 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
     service = settings.service_name
     sink = _DeferredSink()
     request_log_writer = RequestLogWriter()
+    metrics = Metrics(service, version=definition.version)
+    for gauge in definition.database_gauges:
+        metrics.add_database_gauge(gauge)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +155,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             await request_log_sink.start()
             sink.target = request_log_sink
         app.state.request_log_sink = request_log_sink
+        metrics.bind(database, request_log_sink)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for extra in definition.lifespans:
@@ -158,6 +165,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
                 log.info("started", port=settings.port, database=database.dialect_name)
                 yield
         finally:
+            metrics.bind(None)
             sink.target = None
             if request_log_sink is not None:
                 await request_log_sink.stop()
@@ -176,11 +184,13 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     install_openapi(app)
     if settings.docs_enabled:
         mount_docs(app)
     app.include_router(build_health_router(service))
+    app.include_router(build_metrics_router())
     for router in definition.routers:
         app.include_router(router)
     if settings.cors_origins:
@@ -193,6 +203,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             expose_headers=["X-Request-ID", "Retry-After", "Location"],
             max_age=600,
         )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     # Added last, so it is the outermost middleware: it sees every request and response.
     app.add_middleware(
         RequestLogMiddleware,
