@@ -9,9 +9,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from libs.common.auth import Principal, Role, ServiceTokenProvider, require_staff
+from libs.common.auth import (
+    OptionalPrincipalDep,
+    Principal,
+    PrincipalKind,
+    Role,
+    ServiceTokenProvider,
+    require_staff,
+)
 from libs.common.clock import Clock
 from libs.common.db import Database
+from libs.common.errors import Unauthorized
 from libs.common.http import ServiceCaller
 from libs.common.logging import client_ip
 from libs.common.mail import Mailer
@@ -75,3 +83,13 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 OfficerDep = Annotated[Principal, Depends(require_staff(Role.PRIVACY_OFFICER))]
 """The privacy officer (Functionaris Gegevensbescherming); admins pass too."""
+
+
+async def get_public_principal(principal: OptionalPrincipalDep) -> Principal | None:
+    """The caller of a public route that also serves people without a login."""
+    if principal is not None and principal.kind is PrincipalKind.SERVICE:
+        raise Unauthorized("service tokens are only accepted on internal routes")
+    return principal
+
+
+PublicPrincipalDep = Annotated[Principal | None, Depends(get_public_principal)]

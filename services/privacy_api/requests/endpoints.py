@@ -8,12 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
-from libs.common.auth import OptionalPrincipalDep, PrincipalDep
+from libs.common.auth import PrincipalDep
 from libs.common.db import SessionDep
 from libs.common.errors import Unauthorized, problem_responses
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
-from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
+from services.privacy_api.context import (
+    CallerDep,
+    CollaboratorsDep,
+    OfficerDep,
+    PublicPrincipalDep,
+)
 from services.privacy_api.models import RequestStatus, RequestType
 from services.privacy_api.requests import repository, service
 from services.privacy_api.requests.schemas import (
@@ -49,7 +54,7 @@ RequestToken = Annotated[
 )
 async def create_request(
     body: PrivacyRequestCreate,
-    principal: OptionalPrincipalDep,
+    principal: PublicPrincipalDep,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
@@ -127,7 +132,7 @@ async def list_requests(
 )
 async def get_request(
     request_id: uuid.UUID,
-    principal: OptionalPrincipalDep,
+    principal: PublicPrincipalDep,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
@@ -160,7 +165,7 @@ async def get_request(
 )
 async def download_export(
     request_id: uuid.UUID,
-    principal: OptionalPrincipalDep,
+    principal: PublicPrincipalDep,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
