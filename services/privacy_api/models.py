@@ -622,7 +622,7 @@ class SubjectCall(UUIDPrimaryKey, Base):
     __tablename__ = "subject_call"
 
     request_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
-    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    action: Mapped[str] = mapped_column(String(48), nullable=False)
     result: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
 

@@ -140,7 +140,7 @@ def upgrade() -> None:
     op.create_table(
         "subject_call",
         sa.Column("request_id", sa.Uuid(), nullable=False),
-        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("result", JSON, nullable=False),
         sa.Column("created_at", libs.common.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
