@@ -441,9 +441,9 @@ class SubjectRestriction(UUIDPrimaryKey, Base):
     )
     basis: Mapped[str] = mapped_column(String(16), nullable=False)
     restricted: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    privacy_request_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("privacy_request.id", ondelete="SET NULL")
-    )
+    privacy_request_id: Mapped[uuid.UUID | None]
+    """The request that last changed the flag (no foreign key: the internal subject API takes
+    any caller's request id)."""
     changed_at: Mapped[datetime] = mapped_column(nullable=False)
 
     __table_args__ = (

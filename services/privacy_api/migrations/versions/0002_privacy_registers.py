@@ -319,12 +319,6 @@ def upgrade() -> None:
         sa.Column("privacy_request_id", sa.Uuid(), nullable=True),
         sa.Column("changed_at", libs.common.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["privacy_request_id"],
-            ["privacy_request.id"],
-            name=op.f("fk_subject_restriction_privacy_request_id_privacy_request"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_restriction")),
         sa.UniqueConstraint(
             "account_id", "basis", name=op.f("uq_subject_restriction_account_id_basis")
