@@ -138,10 +138,15 @@ class SubjectServiceDouble:
             rows = [row for row in self.rows if row.is_about(body["subject"])]
 
             async def lines() -> AsyncIterator[bytes]:
-                for row in rows:
-                    yield orjson.dumps(
-                        {"category": row.category, "table": row.table, "record": row.record}
-                    ) + b"\n"
+                # In keyset-sized batches, as a real service streams them.
+                for start in range(0, len(rows), 500):
+                    yield b"".join(
+                        orjson.dumps(
+                            {"category": row.category, "table": row.table, "record": row.record}
+                        )
+                        + b"\n"
+                        for row in rows[start : start + 500]
+                    )
 
             return StreamingResponse(lines(), media_type="application/x-ndjson")
 
