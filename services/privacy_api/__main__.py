@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+
+from fastapi import FastAPI
 
 from libs.common.app import Overrides
 from libs.common.cli import Command, main_for, run_cli
@@ -20,7 +22,9 @@ from services.privacy_api.settings import PrivacySettings
 
 
 @contextlib.asynccontextmanager
-async def _started(settings: PrivacySettings, overrides: Overrides | None):  # type: ignore[no-untyped-def]
+async def _started(
+    settings: PrivacySettings, overrides: Overrides | None
+) -> AsyncIterator[FastAPI]:
     """The app's lifespan without serving HTTP: database, HTTP client, mailer, token provider."""
     app = create_app(settings, overrides)
     async with app.router.lifespan_context(app):

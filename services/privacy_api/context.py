@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -42,17 +42,17 @@ class Collaborators:
         return self.clock.now()
 
 
-def collaborators_of(state: object) -> Collaborators:
+def collaborators_of(state: Any) -> Collaborators:
     """The collaborators of an app (``app.state``), for endpoints and the worker alike."""
     return Collaborators(
-        settings=state.settings,  # type: ignore[attr-defined]
-        database=state.database,  # type: ignore[attr-defined]
-        clock=state.clock,  # type: ignore[attr-defined]
-        mailer=state.mailer,  # type: ignore[attr-defined]
-        rate_limiter=state.rate_limiter,  # type: ignore[attr-defined]
-        identity=state.identity,  # type: ignore[attr-defined]
-        shipping=state.shipping,  # type: ignore[attr-defined]
-        service_tokens=state.service_tokens,  # type: ignore[attr-defined]
+        settings=state.settings,
+        database=state.database,
+        clock=state.clock,
+        mailer=state.mailer,
+        rate_limiter=state.rate_limiter,
+        identity=state.identity,
+        shipping=state.shipping,
+        service_tokens=state.service_tokens,
     )
 
 

@@ -22,7 +22,6 @@ from libs.common.db import (
     TYPE_ANNOTATION_MAP,
     JSONType,
     Timestamps,
-    UTCDateTime,
     UUIDPrimaryKey,
     new_metadata,
     utcnow,

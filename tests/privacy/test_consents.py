@@ -52,7 +52,9 @@ async def test_consents_round_trip_with_history(privacy: Privacy) -> None:
     assert profiling["changed_at"] == "2026-11-26T09:00:00Z"
 
     history = (await privacy.client.get("/v1/privacy/consents/history", headers=headers)).json()
-    assert [(e["purpose"], e["granted"], e["text_version"], e["source"]) for e in history["data"]] == [
+    assert [
+        (e["purpose"], e["granted"], e["text_version"], e["source"]) for e in history["data"]
+    ] == [
         ("profiling", False, None, "account_settings"),
         ("profiling", True, V, "cookie_banner"),
     ]
@@ -63,7 +65,9 @@ async def test_repeating_the_same_decision_records_nothing_new(privacy: Privacy)
     headers = privacy.user(account)
     body = {"analytics_cookies": {"granted": True, "text_version": V}, "source": "cookie_banner"}
     for _ in range(3):
-        assert (await privacy.client.put("/v1/privacy/consents", json=body, headers=headers)).status_code == 200
+        assert (
+            await privacy.client.put("/v1/privacy/consents", json=body, headers=headers)
+        ).status_code == 200
     history = (await privacy.client.get("/v1/privacy/consents/history", headers=headers)).json()
     assert len(history["data"]) == 1
 
@@ -74,7 +78,10 @@ async def test_giving_consent_needs_a_known_text_version(privacy: Privacy) -> No
     cases = [
         ({"profiling": {"granted": True}, "source": "account_settings"}, "profiling.text_version"),
         (
-            {"profiling": {"granted": True, "text_version": "1999-01-01"}, "source": "account_settings"},
+            {
+                "profiling": {"granted": True, "text_version": "1999-01-01"},
+                "source": "account_settings",
+            },
             "profiling.text_version",
         ),
         ({"source": "account_settings"}, "body"),
@@ -95,7 +102,9 @@ async def test_consents_are_for_account_holders_only(privacy: Privacy) -> None:
         (bearer(privacy.issuer.staff(Role.PRIVACY_OFFICER)), 403),
         (bearer(privacy.issuer.api_keys.issue(account)), 403),
     ):
-        assert (await privacy.client.get("/v1/privacy/consents", headers=headers)).status_code == expected
+        assert (
+            await privacy.client.get("/v1/privacy/consents", headers=headers)
+        ).status_code == expected
 
 
 async def test_internal_lookup_applies_restriction_and_objection(privacy: Privacy) -> None:
@@ -146,7 +155,9 @@ async def test_internal_lookup_needs_a_service_token_with_the_scope(privacy: Pri
     account = privacy.downstreams.identity.add_account(email="shop@example.nl")
     params = {"account_id": str(account)}
     url = "/internal/v1/consents"
-    assert (await privacy.client.get(url, params=params, headers=privacy.user(account))).status_code == 401
+    assert (
+        await privacy.client.get(url, params=params, headers=privacy.user(account))
+    ).status_code == 401
     no_scope = bearer(privacy.issuer.service("shipping_api", [ServiceScope.SUBJECTS]))
     assert (await privacy.client.get(url, params=params, headers=no_scope)).status_code == 403
     both = {"account_id": str(account), "email": "x@example.nl"}

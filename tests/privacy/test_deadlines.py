@@ -50,8 +50,10 @@ async def test_overdue_requests_and_incidents_are_flagged_and_mailed_to_the_offi
     async with privacy.app.state.database.session() as session:
         request = await session.get(PrivacyRequest, uuid.UUID(late["id"]))
         flagged_incident = await session.scalar(select(Incident))
-    assert request is not None and request.overdue_flagged_at is not None
-    assert flagged_incident is not None and flagged_incident.overdue_flagged_at is not None
+    assert request is not None
+    assert request.overdue_flagged_at is not None
+    assert flagged_incident is not None
+    assert flagged_incident.overdue_flagged_at is not None
     again = await run_deadlines(collaborators_of(privacy.app.state))
     assert again.newly_overdue_requests == 0  # flagged once, still listed
     assert len(again.overdue_requests) == 1
@@ -76,7 +78,8 @@ async def test_unverified_requests_are_closed_and_old_ones_lose_contact_details(
     report = await run_deadlines(collaborators_of(privacy.app.state))
     assert report.requests_anonymised == 2
     old = await privacy.get_request(done["id"])
-    assert old["email"] is None and old["account_id"] is None
+    assert old["email"] is None
+    assert old["account_id"] is None
     assert old["status"] == "completed"
 
 
@@ -102,4 +105,5 @@ def test_cli_offers_worker_and_deadlines(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert "worker" in out and "deadlines" in out
+    assert "worker" in out
+    assert "deadlines" in out

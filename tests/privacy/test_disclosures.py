@@ -30,7 +30,9 @@ async def test_approved_disclosure_yields_a_scoped_export_for_the_officer(
 ) -> None:
     privacy.downstreams.shipping.add_shipment(recipient_email="piet@example.nl")
     officer = privacy.officer()
-    created = await privacy.client.post("/v1/privacy/disclosures", json=police_request(), headers=officer)
+    created = await privacy.client.post(
+        "/v1/privacy/disclosures", json=police_request(), headers=officer
+    )
     assert created.status_code == 201, created.text
     disclosure = created.json()
     assert disclosure["decision"] == "pending"
@@ -56,7 +58,9 @@ async def test_approved_disclosure_yields_a_scoped_export_for_the_officer(
     async with privacy.app.state.database.session() as session:
         actions = (
             await session.scalars(
-                select(AuditLog.action).where(AuditLog.object_id == disclosure["id"]).order_by(AuditLog.id)
+                select(AuditLog.action)
+                .where(AuditLog.object_id == disclosure["id"])
+                .order_by(AuditLog.id)
             )
         ).all()
     assert actions == [
@@ -82,7 +86,9 @@ async def test_disclosure_export_is_not_visible_to_the_subject(privacy: Privacy)
     request_id = decided.json()["export_request_id"]
     mine = await privacy.client.get("/v1/privacy/requests", headers=privacy.user(account))
     assert mine.json()["data"] == []
-    seen = await privacy.client.get(f"/v1/privacy/requests/{request_id}", headers=privacy.user(account))
+    seen = await privacy.client.get(
+        f"/v1/privacy/requests/{request_id}", headers=privacy.user(account)
+    )
     assert seen.status_code == 404
 
 
@@ -90,10 +96,14 @@ async def test_rejected_disclosure_has_no_export_and_cannot_be_decided_twice(
     privacy: Privacy,
 ) -> None:
     officer = privacy.officer()
-    created = await privacy.client.post("/v1/privacy/disclosures", json=police_request(), headers=officer)
+    created = await privacy.client.post(
+        "/v1/privacy/disclosures", json=police_request(), headers=officer
+    )
     url = f"/v1/privacy/disclosures/{created.json()['id']}"
     rejected = await privacy.client.post(
-        url + "/decision", json={"decision": "rejected", "reason": "No legal basis."}, headers=officer
+        url + "/decision",
+        json={"decision": "rejected", "reason": "No legal basis."},
+        headers=officer,
     )
     assert rejected.json()["decision"] == "rejected"
     assert rejected.json()["export_request_id"] is None
@@ -107,8 +117,12 @@ async def test_rejected_disclosure_has_no_export_and_cannot_be_decided_twice(
 async def test_disclosures_are_for_the_privacy_officer_only(privacy: Privacy) -> None:
     account = privacy.downstreams.identity.add_account(email="shop@example.nl")
     for headers in (privacy.user(account), bearer(privacy.issuer.staff(Role.SUPPORT))):
-        assert (await privacy.client.get("/v1/privacy/disclosures", headers=headers)).status_code == 403
-        made = await privacy.client.post("/v1/privacy/disclosures", json=police_request(), headers=headers)
+        assert (
+            await privacy.client.get("/v1/privacy/disclosures", headers=headers)
+        ).status_code == 403
+        made = await privacy.client.post(
+            "/v1/privacy/disclosures", json=police_request(), headers=headers
+        )
         assert made.status_code == 403
     assert (await privacy.client.get("/v1/privacy/disclosures")).status_code == 401
     admin = bearer(privacy.issuer.staff(Role.ADMIN))

@@ -88,7 +88,10 @@ async def test_anonymous_requester_downloads_with_the_request_token(privacy: Pri
     )
     assert download.status_code == 200
     files = zip_members(download.content)
-    assert orjson.loads(files["shipping/recipient_contact.json"])[0]["recipient_email"] == "piet@example.nl"
+    assert (
+        orjson.loads(files["shipping/recipient_contact.json"])[0]["recipient_email"]
+        == "piet@example.nl"
+    )
 
 
 async def test_export_of_a_letter_request_is_downloaded_by_the_officer(privacy: Privacy) -> None:

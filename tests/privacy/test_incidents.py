@@ -24,14 +24,18 @@ async def test_incident_gets_the_72_hour_deadline_and_is_flagged_when_missed(
     privacy: Privacy,
 ) -> None:
     officer = privacy.officer()
-    created = await privacy.client.post("/v1/privacy/incidents", json=breach(privacy), headers=officer)
+    created = await privacy.client.post(
+        "/v1/privacy/incidents", json=breach(privacy), headers=officer
+    )
     assert created.status_code == 201, created.text
     incident = created.json()
     assert incident["ap_deadline"] == "2026-11-28T07:00:00Z"
     assert incident["ap_notification_required"] is True
     assert incident["is_overdue"] is False
     privacy.clock.advance(timedelta(hours=71))
-    overdue = await privacy.client.get("/v1/privacy/incidents", params={"overdue": "true"}, headers=officer)
+    overdue = await privacy.client.get(
+        "/v1/privacy/incidents", params={"overdue": "true"}, headers=officer
+    )
     assert [i["id"] for i in overdue.json()["data"]] == [incident["id"]]
     assert overdue.json()["data"][0]["is_overdue"] is True
     notified = await privacy.client.patch(
@@ -40,7 +44,9 @@ async def test_incident_gets_the_72_hour_deadline_and_is_flagged_when_missed(
         headers=officer,
     )
     assert notified.json()["is_overdue"] is False
-    after = await privacy.client.get("/v1/privacy/incidents", params={"overdue": "true"}, headers=officer)
+    after = await privacy.client.get(
+        "/v1/privacy/incidents", params={"overdue": "true"}, headers=officer
+    )
     assert after.json()["data"] == []
 
 
@@ -54,7 +60,9 @@ async def test_an_incident_assessed_unlikely_to_harm_needs_no_ap_notification(
         headers=officer,
     )
     privacy.clock.advance(timedelta(days=5))
-    read = await privacy.client.get(f"/v1/privacy/incidents/{created.json()['id']}", headers=officer)
+    read = await privacy.client.get(
+        f"/v1/privacy/incidents/{created.json()['id']}", headers=officer
+    )
     assert read.json()["ap_notification_required"] is False
     assert read.json()["is_overdue"] is False
     closed = await privacy.client.patch(
@@ -74,7 +82,9 @@ async def test_closing_a_high_risk_breach_needs_both_notifications(privacy: Priv
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "ap_notified_at"
     now = privacy.clock.now().isoformat()
-    refused = await privacy.client.patch(url, json={"ap_notified_at": now, "closed": True}, headers=officer)
+    refused = await privacy.client.patch(
+        url, json={"ap_notified_at": now, "closed": True}, headers=officer
+    )
     assert refused.json()["errors"][0]["field"] == "subjects_notified_at"
     # The refused update changed nothing: both notifications go in with the closing.
     closed = await privacy.client.patch(
@@ -104,8 +114,12 @@ async def test_incident_times_are_checked(privacy: Privacy) -> None:
 async def test_incidents_are_for_the_privacy_officer_only(privacy: Privacy) -> None:
     account = privacy.downstreams.identity.add_account(email="shop@example.nl")
     for headers in (privacy.user(account), bearer(privacy.issuer.staff(Role.SUPPORT))):
-        assert (await privacy.client.get("/v1/privacy/incidents", headers=headers)).status_code == 403
-        made = await privacy.client.post("/v1/privacy/incidents", json=breach(privacy), headers=headers)
+        assert (
+            await privacy.client.get("/v1/privacy/incidents", headers=headers)
+        ).status_code == 403
+        made = await privacy.client.post(
+            "/v1/privacy/incidents", json=breach(privacy), headers=headers
+        )
         assert made.status_code == 403
     audit = await privacy.client.get("/v1/privacy/audit-log", headers=privacy.user(account))
     assert audit.status_code == 403

@@ -37,7 +37,16 @@ async def test_register_is_public_with_the_ten_purposes(privacy: Privacy) -> Non
     assert [p["number"] for p in body["purposes"]] == list(range(1, 11))
     assert body["purposes"][9]["name_nl"] == "Betaalsystemen"
     recipients = {r["key"] for r in body["recipients"]}
-    assert {"carriers", "mollie", "postcode_ideal", "police", "justice", "ap", "acm", "belastingdienst"} <= recipients
+    assert {
+        "carriers",
+        "mollie",
+        "postcode_ideal",
+        "police",
+        "justice",
+        "ap",
+        "acm",
+        "belastingdienst",
+    } <= recipients
     assert {c["key"] for c in body["categories"]} == {c.value for c in PiiCategory}
     assert body["controller"]["privacy_officer_email"] == "privacy@parcelpro.nl"
 

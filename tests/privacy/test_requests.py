@@ -70,7 +70,8 @@ async def test_code_is_stored_hashed_and_verification_starts_the_tasks(privacy: 
         row = await session.get(PrivacyRequest, uuid.UUID(created["id"]))
     assert row is not None
     assert row.code_hash is None  # gone once used
-    assert row.access_token_hash is not None and token not in row.access_token_hash
+    assert row.access_token_hash is not None
+    assert token not in row.access_token_hash
 
 
 async def test_wrong_code_counts_and_the_sixth_try_is_refused(privacy: Privacy) -> None:
@@ -131,7 +132,9 @@ async def test_anonymous_requester_follows_the_request_with_the_token_only(
 ) -> None:
     created, token = await privacy.request_by_email("piet@example.nl", type="access")
     url = f"/v1/privacy/requests/{created['id']}"
-    assert (await privacy.client.get(url, headers={"X-Privacy-Request-Token": token})).status_code == 200
+    assert (
+        await privacy.client.get(url, headers={"X-Privacy-Request-Token": token})
+    ).status_code == 200
     assert (await privacy.client.get(url)).status_code == 401
     other = await privacy.client.get(url, headers={"X-Privacy-Request-Token": "x" * 43})
     assert other.status_code == 404
@@ -143,7 +146,9 @@ async def test_another_accounts_request_is_404(privacy: Privacy) -> None:
     stranger = privacy.downstreams.identity.add_account(email="stranger@example.nl")
     url = f"/v1/privacy/requests/{created['id']}"
     assert (await privacy.client.get(url, headers=privacy.user(stranger))).status_code == 404
-    assert (await privacy.client.get(url + "/export", headers=privacy.user(stranger))).status_code == 404
+    assert (
+        await privacy.client.get(url + "/export", headers=privacy.user(stranger))
+    ).status_code == 404
     listed = await privacy.client.get("/v1/privacy/requests", headers=privacy.user(stranger))
     assert listed.json()["data"] == []
 
@@ -165,7 +170,9 @@ async def test_api_keys_support_staff_and_services_cannot_file_or_read_requests(
         listed = await privacy.client.get("/v1/privacy/requests", headers=headers)
         assert listed.status_code == 403
     service = bearer(privacy.issuer.service("shipping_api"))
-    made = await privacy.client.post("/v1/privacy/requests", json={"type": "access"}, headers=service)
+    made = await privacy.client.post(
+        "/v1/privacy/requests", json={"type": "access"}, headers=service
+    )
     assert made.status_code == 401
 
 
@@ -174,13 +181,21 @@ async def test_body_fields_are_checked_per_requester_and_type(privacy: Privacy) 
     cases = [
         ({"type": "access", "email": "x@example.nl"}, privacy.user(account), "email"),
         ({"type": "access", "role": "admin"}, privacy.user(account), "role"),
-        ({"type": "access", "changes": {"identity": {"street": "X"}}}, privacy.user(account), "changes"),
+        (
+            {"type": "access", "changes": {"identity": {"street": "X"}}},
+            privacy.user(account),
+            "changes",
+        ),
         ({"type": "rectification"}, privacy.user(account), "changes"),
         ({"type": "access", "grounds": "why"}, privacy.user(account), "grounds"),
         ({"type": "forget-me"}, privacy.user(account), "type"),
         ({"type": "access"}, {}, "email"),
         ({"type": "access", "email": "not-an-address"}, {}, "email"),
-        ({"type": "access", "email": "x@example.nl", "verification_note": "x"}, {}, "verification_note"),
+        (
+            {"type": "access", "email": "x@example.nl", "verification_note": "x"},
+            {},
+            "verification_note",
+        ),
         ({"type": "access", "email": "x@example.nl"}, privacy.officer(), "verification_note"),
     ]
     for body, headers, field in cases:
@@ -223,7 +238,8 @@ async def test_officer_lists_all_and_the_overdue(privacy: Privacy) -> None:
     privacy.clock.advance(timedelta(days=15))  # the first is past its month now
     everything = await privacy.client.get("/v1/privacy/requests", headers=privacy.officer())
     ids = [r["id"] for r in everything.json()["data"]]
-    assert first["id"] in ids and second["id"] in ids
+    assert first["id"] in ids
+    assert second["id"] in ids
     overdue = await privacy.client.get(
         "/v1/privacy/requests", params={"overdue": "true"}, headers=privacy.officer()
     )
@@ -250,7 +266,9 @@ async def test_officer_extends_once_and_the_subject_is_told_why(privacy: Privacy
     assert extended.status_code == 200
     assert extended.json()["due_at"] == "2027-02-25T09:00:00Z"
     assert extended.json()["extension"]["reason"] == body["reason"]
-    again = await privacy.client.post(url, json={"months": 1, "reason": "more"}, headers=privacy.officer())
+    again = await privacy.client.post(
+        url, json={"months": 1, "reason": "more"}, headers=privacy.officer()
+    )
     assert again.status_code == 409
     await privacy.worker.send_mail()
     mail = (await privacy.inbox.wait_for("owner@example.nl"))[-1]

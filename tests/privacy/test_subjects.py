@@ -63,16 +63,22 @@ async def test_erase_gives_the_same_answer_when_repeated_and_lists_what_is_kept(
     account = privacy.downstreams.identity.add_account(email="shop@example.nl")
     await give_consent(privacy, account)
     body = {"subject": {"account_id": str(account)}, "request_id": str(uuid.uuid4())}
-    first = await privacy.client.post("/internal/v1/subjects/erase", json=body, headers=service(privacy))
+    first = await privacy.client.post(
+        "/internal/v1/subjects/erase", json=body, headers=service(privacy)
+    )
     assert first.status_code == 200
     assert first.json()["erased"]["consent"] == 1
     assert first.json()["erased"]["consent_event"] == 1
     kept = {(k["table"], k["field"]) for k in first.json()["kept"]}
     assert ("privacy_request", "email") in kept
     assert all(k["reason"] for k in first.json()["kept"])
-    second = await privacy.client.post("/internal/v1/subjects/erase", json=body, headers=service(privacy))
+    second = await privacy.client.post(
+        "/internal/v1/subjects/erase", json=body, headers=service(privacy)
+    )
     assert second.json() == first.json()
-    consents = (await privacy.client.get("/v1/privacy/consents", headers=privacy.user(account))).json()
+    consents = (
+        await privacy.client.get("/v1/privacy/consents", headers=privacy.user(account))
+    ).json()
     assert all(c["granted"] is False for c in consents["consents"])
 
 
@@ -82,13 +88,23 @@ async def test_restrict_flags_and_lifts_only_for_the_same_basis(privacy: Privacy
     url = "/internal/v1/subjects/restrict"
     flagged = await privacy.client.post(
         url,
-        json={"subject": subject, "request_id": str(uuid.uuid4()), "restricted": True, "basis": "objection"},
+        json={
+            "subject": subject,
+            "request_id": str(uuid.uuid4()),
+            "restricted": True,
+            "basis": "objection",
+        },
         headers=service(privacy),
     )
     assert flagged.json() == {"service": "privacy", "restricted": {"subject_restriction": 1}}
     lifted_other_basis = await privacy.client.post(
         url,
-        json={"subject": subject, "request_id": str(uuid.uuid4()), "restricted": False, "basis": "restriction"},
+        json={
+            "subject": subject,
+            "request_id": str(uuid.uuid4()),
+            "restricted": False,
+            "basis": "restriction",
+        },
         headers=service(privacy),
     )
     assert lifted_other_basis.json()["restricted"] == {"subject_restriction": 0}
@@ -119,9 +135,13 @@ async def test_subject_routes_need_a_service_token_with_the_subjects_scope(
     for action in ("export", "erase", "restrict"):
         url = f"/internal/v1/subjects/{action}"
         assert (await privacy.client.post(url, json=body)).status_code == 401
-        assert (await privacy.client.post(url, json=body, headers=privacy.user(account))).status_code == 401
+        assert (
+            await privacy.client.post(url, json=body, headers=privacy.user(account))
+        ).status_code == 401
         assert (await privacy.client.post(url, json=body, headers=no_scope)).status_code == 403
     empty = {"subject": {}, "request_id": str(uuid.uuid4())}
     assert (
-        await privacy.client.post("/internal/v1/subjects/erase", json=empty, headers=service(privacy))
+        await privacy.client.post(
+            "/internal/v1/subjects/erase", json=empty, headers=service(privacy)
+        )
     ).status_code == 422

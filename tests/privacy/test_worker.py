@@ -113,7 +113,9 @@ async def test_erasure_waits_while_shipping_is_down_and_completes_when_it_return
     await privacy.drain()
     privacy.clock.advance(timedelta(seconds=6))
     await privacy.drain()
-    again = next(t for t in (await privacy.get_request(created["id"]))["tasks"] if t["service"] == "shipping")
+    again = next(
+        t for t in (await privacy.get_request(created["id"]))["tasks"] if t["service"] == "shipping"
+    )
     assert again["attempts"] == 2
 
     privacy.downstreams.bring_up("shipping")
@@ -130,7 +132,9 @@ async def test_a_service_answering_503_is_retried_not_failed(privacy: Privacy) -
     created = await privacy.request_as_account(account, type="restriction")
     privacy.downstreams.shipping.unavailable = True
     await privacy.drain()
-    task = next(t for t in (await privacy.get_request(created["id"]))["tasks"] if t["service"] == "shipping")
+    task = next(
+        t for t in (await privacy.get_request(created["id"]))["tasks"] if t["service"] == "shipping"
+    )
     assert task["status"] == "pending"
     assert "unavailable" in task["last_error"]
     privacy.downstreams.shipping.unavailable = False
@@ -234,7 +238,10 @@ async def test_expired_lease_of_a_crashed_worker_is_taken_over(privacy: Privacy)
         # A worker claimed the identity task and died (no outcome recorded).
         await session.execute(
             update(PrivacyTask)
-            .where(PrivacyTask.request_id == uuid.UUID(created["id"]), PrivacyTask.service == "identity")
+            .where(
+                PrivacyTask.request_id == uuid.UUID(created["id"]),
+                PrivacyTask.service == "identity",
+            )
             .values(
                 status=TaskStatus.RUNNING.value,
                 lease_owner="dead-worker",
@@ -319,25 +326,27 @@ async def test_workers_side_by_side_never_run_the_same_task(
 
     settings = privacy_test_settings(privacy_settings, tmp_path)
     accounts = [downstreams.identity.add_account(email=f"s{i}@example.nl") for i in range(8)]
-    async with isolated_databases(settings, tmp_path) as databases:
-        async with start_privacy(
+    async with (
+        isolated_databases(settings, tmp_path) as databases,
+        start_privacy(
             settings, databases(), issuer=issuer, downstreams=downstreams, clock=clock, smtp=smtp
-        ) as harness:
-            ids = [(await harness.request_as_account(a, type="erasure"))["id"] for a in accounts]
-            workers = [
-                Worker(collaborators_of(harness.app.state), owner=f"worker-{i}") for i in range(4)
-            ]
-            await asyncio.gather(*(worker.run_until_idle() for worker in workers))
-            await harness.drain()
-            async with databases().session() as session:
-                tasks = (await session.scalars(select(PrivacyTask))).all()
-            assert len(tasks) == 24
-            assert {task.status for task in tasks} == {"succeeded"}
-            assert {task.attempts for task in tasks} == {1}
-            for request_id in ids:
-                assert downstreams.identity.calls[("erase", request_id)] == 1
-                assert downstreams.shipping.calls[("erase", request_id)] == 1
-                assert (await harness.get_request(request_id))["status"] == "completed"
+        ) as harness,
+    ):
+        ids = [(await harness.request_as_account(a, type="erasure"))["id"] for a in accounts]
+        workers = [
+            Worker(collaborators_of(harness.app.state), owner=f"worker-{i}") for i in range(4)
+        ]
+        await asyncio.gather(*(worker.run_until_idle() for worker in workers))
+        await harness.drain()
+        async with databases().session() as session:
+            tasks = (await session.scalars(select(PrivacyTask))).all()
+        assert len(tasks) == 24
+        assert {task.status for task in tasks} == {"succeeded"}
+        assert {task.attempts for task in tasks} == {1}
+        for request_id in ids:
+            assert downstreams.identity.calls[("erase", request_id)] == 1
+            assert downstreams.shipping.calls[("erase", request_id)] == 1
+            assert (await harness.get_request(request_id))["status"] == "completed"
 
 
 @pytest.mark.parametrize("service", ["identity", "shipping"])

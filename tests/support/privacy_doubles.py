@@ -6,7 +6,6 @@ authenticates service tokens from the test's :class:`TokenIssuer`, applies every
 ``request_id`` and counts calls and applications, so tests can prove "never twice".
 """
 
-
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -115,7 +114,12 @@ class SubjectServiceDouble:
             body: dict[str, Any] = {"title": exc.title, "status": exc.status, "detail": exc.detail}
             if exc.field:
                 body["errors"] = [
-                    {"field": exc.field, "location": "body", "message": exc.detail, "type": "value_error"}
+                    {
+                        "field": exc.field,
+                        "location": "body",
+                        "message": exc.detail,
+                        "type": "value_error",
+                    }
                 ]
             return JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
 

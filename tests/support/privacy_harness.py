@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from libs.common.app import Overrides
 from libs.common.auth import Role
@@ -129,7 +129,10 @@ def zip_members(content: bytes) -> dict[str, bytes]:
 
 @asynccontextmanager
 async def running(
-    settings: PrivacySettings, overrides: Overrides
+    settings: PrivacySettings,
+    overrides: Overrides,
+    *,
+    client_address: tuple[str, int] = ("203.0.113.7", 50000),
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """Like ``tests.support.apps.running``, but each request gets its own copy of the lifespan
     state, as uvicorn gives it: asgi-lifespan hands every request the same dict, so what one
@@ -143,7 +146,7 @@ async def running(
             scope["state"] = dict(shared)
             await app(scope, receive, send)
 
-        transport = httpx.ASGITransport(app=per_request_state, client=("203.0.113.7", 50000))
+        transport = httpx.ASGITransport(app=per_request_state, client=client_address)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
 
@@ -157,6 +160,7 @@ async def start_privacy(
     downstreams: Downstreams,
     clock: ManualClock,
     smtp: tuple[str, Inbox],
+    client_address: tuple[str, int] = ("203.0.113.7", 50000),
 ) -> AsyncIterator[Privacy]:
     url, inbox = smtp
     overrides = Overrides(
@@ -166,7 +170,7 @@ async def start_privacy(
         mailer=SmtpMailer(url, sender=settings.mail_from),
         authenticator=issuer.authenticator(),
     )
-    async with running(settings, overrides) as (app, client):
+    async with running(settings, overrides, client_address=client_address) as (app, client):
         yield Privacy(app, client, issuer, downstreams, clock, inbox)
 
 

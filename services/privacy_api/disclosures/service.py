@@ -184,7 +184,7 @@ def to_read(disclosure: Disclosure, request: PrivacyRequest | None) -> Disclosur
             email=disclosure.subject_email,
             phone=disclosure.subject_phone,
         ),
-        categories=disclosure.categories,  # type: ignore[arg-type]
+        categories=disclosure.categories,
         received_at=disclosure.received_at,
         powers_verified_by=disclosure.powers_verified_by,
         powers_verification=disclosure.powers_verification,

@@ -142,7 +142,7 @@ def to_read(incident: Incident, now: datetime) -> IncidentRead:
         ap_deadline=incident.ap_deadline,
         ap_notification_required=required,
         is_overdue=required and incident.ap_notified_at is None and incident.ap_deadline < now,
-        categories=incident.categories,  # type: ignore[arg-type]
+        categories=incident.categories,
         subjects_count=incident.subjects_count,
         risk=IncidentRisk(incident.risk),
         risk_assessment=incident.risk_assessment,

@@ -26,7 +26,7 @@ async def claim_due(
         or_(MailOutbox.lease_expires_at.is_(None), MailOutbox.lease_expires_at < now),
     )
     candidates = select(MailOutbox.id).where(due).order_by(MailOutbox.next_attempt_at).limit(limit)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = list((await session.scalars(candidates)).all())
     if not ids:

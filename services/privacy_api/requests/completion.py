@@ -11,7 +11,12 @@ from pathlib import Path
 import structlog
 
 from services.privacy_api.context import Collaborators
-from services.privacy_api.exports.builder import MalformedPart, build_zip, remove_parts
+from services.privacy_api.exports.builder import (
+    ExportStats,
+    MalformedPart,
+    build_zip,
+    remove_parts,
+)
 from services.privacy_api.exports.summary import summary_json, summary_text
 from services.privacy_api.models import (
     PrivacyRequest,
@@ -44,7 +49,7 @@ def _build(
 ) -> tuple[str, int]:
     name = f"{request.id}.zip"
 
-    def documents(stats):  # type: ignore[no-untyped-def]
+    def documents(stats: ExportStats) -> list[tuple[str, bytes]]:
         text = summary_text(
             register(),
             request_id=str(request.id),
@@ -93,8 +98,8 @@ async def finish_request(app: Collaborators, request_id: uuid.UUID) -> bool:
         try:
             export = await asyncio.to_thread(_build, app, request, [t.service for t in tasks], now)
         except MalformedPart as exc:
-            failures_reason = f"the export could not be assembled: {exc}"
-            return await _close(app, request_id, tasks, failure=failures_reason)
+            reason = f"the export could not be assembled: {exc}"
+            return await _close(app, request_id, tasks, failure=reason)
     if failures:
         reason = "; ".join(f"{t.service}: {t.last_error}" for t in failures)
         return await _close(app, request_id, tasks, failure=reason)

@@ -124,7 +124,9 @@ def officer_notice(to: str, request: PrivacyRequest, tasks: list[PrivacyTask]) -
     the answer."""
     return OutgoingMail(
         to=to,
-        subject=f"Privacy request {request.id} ({request.source}, {request.type}): {request.status}",
+        subject=(
+            f"Privacy request {request.id} ({request.source}, {request.type}): {request.status}"
+        ),
         text=(
             f"Request {request.id} ({request.type}, received {_date(request.received_at)}, "
             f"source {request.source}) is {request.status}.\n\n" + _task_lines(tasks) + "\n"

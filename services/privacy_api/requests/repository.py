@@ -31,7 +31,7 @@ async def get(session: AsyncSession, request_id: uuid.UUID) -> PrivacyRequest | 
 
 async def get_for_update(session: AsyncSession, request_id: uuid.UUID) -> PrivacyRequest | None:
     statement = select(PrivacyRequest).where(PrivacyRequest.id == request_id)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update()
     return await session.scalar(statement.execution_options(populate_existing=True))
 

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.pii import erasure_values, export_row
 from services.privacy_api.models import (
+    Base,
     Consent,
     ConsentEvent,
     Objection,
@@ -25,6 +26,10 @@ from services.privacy_api.models import (
 )
 
 BATCH_SIZE = 1000
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,7 @@ def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
     if not conditions:
         return false()
     condition = or_(*conditions)
-    if table is PrivacyRequest.__table__:
+    if table is _table(PrivacyRequest):
         # A disclosure's export is the officer's record, not a request of the subject.
         condition = condition & (table.c.source != RequestSource.DISCLOSURE.value)
     return condition
@@ -55,12 +60,12 @@ def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
 
 # (table, category) of every table a subject export reads, in the order of the export.
 EXPORTED: tuple[tuple[Table, str], ...] = (
-    (PrivacyRequest.__table__, "privacy_request"),
-    (Objection.__table__, "privacy_request"),
-    (SubjectRestriction.__table__, "privacy_request"),
-    (Consent.__table__, "consent"),
-    (ConsentEvent.__table__, "consent"),
-    (RequestLog.__table__, "usage"),
+    (_table(PrivacyRequest), "privacy_request"),
+    (_table(Objection), "privacy_request"),
+    (_table(SubjectRestriction), "privacy_request"),
+    (_table(Consent), "consent"),
+    (_table(ConsentEvent), "consent"),
+    (_table(RequestLog), "usage"),
 )
 
 
@@ -85,15 +90,15 @@ async def stream_records(
 # Tables whose rows are anonymised in place from their annotations; the others are deleted
 # (their whole meaning is the subject: current consents, request-log entries).
 ANONYMISED: tuple[Table, ...] = (
-    PrivacyRequest.__table__,
-    ConsentEvent.__table__,
-    Objection.__table__,
+    _table(PrivacyRequest),
+    _table(ConsentEvent),
+    _table(Objection),
 )
-DELETED: tuple[Table, ...] = (Consent.__table__, RequestLog.__table__)
+DELETED: tuple[Table, ...] = (_table(Consent), _table(RequestLog))
 RETAINING: tuple[Table, ...] = (
-    PrivacyRequest.__table__,
-    Objection.__table__,
-    SubjectRestriction.__table__,
+    _table(PrivacyRequest),
+    _table(Objection),
+    _table(SubjectRestriction),
 )
 
 
@@ -151,7 +156,7 @@ async def set_restriction(
 
 async def is_restricted(session: AsyncSession, keys: SubjectKeys) -> tuple[bool, bool]:
     """(restricted on any basis, objected) for the subject."""
-    table = SubjectRestriction.__table__
+    table = _table(SubjectRestriction)
     rows = (
         await session.execute(
             select(table.c.basis).where(_match(table, keys), table.c.restricted.is_(True))
@@ -159,7 +164,7 @@ async def is_restricted(session: AsyncSession, keys: SubjectKeys) -> tuple[bool,
     ).all()
     bases = {row.basis for row in rows}
     objected = await session.scalar(
-        select(Objection.id).where(_match(Objection.__table__, keys)).limit(1)
+        select(Objection.id).where(_match(_table(Objection), keys)).limit(1)
     )
     return bool(bases), objected is not None or "objection" in bases
 

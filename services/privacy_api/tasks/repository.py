@@ -33,7 +33,7 @@ async def claim_next(
         .order_by(PrivacyTask.next_attempt_at, PrivacyTask.id)
         .limit(1)
     )
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
     task_id = await session.scalar(candidate)
     if task_id is None:
