@@ -247,7 +247,15 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
     due_at: Mapped[datetime] = mapped_column(nullable=False)
     extended_at: Mapped[datetime | None]
     extension_months: Mapped[int | None] = mapped_column(Integer)
-    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extension_reason: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.PRIVACY_REQUEST,
+            erasure=Erasure.RETAIN,
+            retain_reason=PROOF_OF_HANDLING,
+            retain_years=2,
+        ),
+    )
 
     verified_at: Mapped[datetime | None]
     verification_method: Mapped[str | None] = mapped_column(String(32))
@@ -286,8 +294,24 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
 
     completed_at: Mapped[datetime | None]
     rejected_at: Mapped[datetime | None]
-    rejection_reason: Mapped[str | None] = mapped_column(Text)
-    failure_reason: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.PRIVACY_REQUEST,
+            erasure=Erasure.RETAIN,
+            retain_reason=PROOF_OF_HANDLING,
+            retain_years=2,
+        ),
+    )
+    failure_reason: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.PRIVACY_REQUEST,
+            erasure=Erasure.RETAIN,
+            retain_reason=PROOF_OF_HANDLING,
+            retain_years=2,
+        ),
+    )
     overdue_flagged_at: Mapped[datetime | None]
     finalize_lease_until: Mapped[datetime | None]
 
@@ -465,7 +489,16 @@ class Disclosure(UUIDPrimaryKey, Timestamps, Base):
     authority_name: Mapped[str] = mapped_column(String(200), nullable=False)
     authority_reference: Mapped[str | None] = mapped_column(String(200))
     legal_basis: Mapped[str] = mapped_column(Text, nullable=False)
-    requested_data: Mapped[str] = mapped_column(Text, nullable=False)
+    requested_data: Mapped[str] = mapped_column(
+        Text,
+        nullable=False,
+        info=pii(
+            PiiCategory.DISCLOSURE,
+            erasure=Erasure.RETAIN,
+            retain_reason=DISCLOSURE_ACCOUNTABILITY,
+            retain_years=5,
+        ),
+    )
     subject_account_id: Mapped[uuid.UUID | None] = mapped_column(
         info=pii(
             PiiCategory.DISCLOSURE,
@@ -502,7 +535,15 @@ class Disclosure(UUIDPrimaryKey, Timestamps, Base):
     powers_verification: Mapped[str] = mapped_column(Text, nullable=False)
     powers_verified_at: Mapped[datetime] = mapped_column(nullable=False)
     decision: Mapped[str] = mapped_column(String(16), nullable=False)
-    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.DISCLOSURE,
+            erasure=Erasure.RETAIN,
+            retain_reason=DISCLOSURE_ACCOUNTABILITY,
+            retain_years=5,
+        ),
+    )
     decided_by: Mapped[str | None] = mapped_column(
         String(64),
         info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
@@ -536,8 +577,18 @@ class Incident(UUIDPrimaryKey, Timestamps, Base):
     categories: Mapped[list[Any]] = mapped_column(JSONType, nullable=False)
     subjects_count: Mapped[int] = mapped_column(Integer, nullable=False)
     risk: Mapped[str] = mapped_column(String(16), nullable=False)
-    risk_assessment: Mapped[str | None] = mapped_column(Text)
-    measures: Mapped[str | None] = mapped_column(Text)
+    risk_assessment: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION
+        ),
+    )
+    measures: Mapped[str | None] = mapped_column(
+        Text,
+        info=pii(
+            PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION
+        ),
+    )
     ap_notified_at: Mapped[datetime | None]
     ap_reference: Mapped[str | None] = mapped_column(String(100))
     subjects_notified_at: Mapped[datetime | None]
@@ -572,7 +623,12 @@ class AuditLog(UUIDPrimaryKey, Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     object_type: Mapped[str] = mapped_column(String(32), nullable=False)
     object_id: Mapped[str | None] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSONType,
+        nullable=False,
+        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+    )
+    """Ids, reasons and field names of the action; never a subject's contact details."""
     http_request_id: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
@@ -591,7 +647,11 @@ class MailOutbox(UUIDPrimaryKey, Base):
         nullable=False,
         info=pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE),
     )
-    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    subject: Mapped[str] = mapped_column(
+        String(200),
+        nullable=False,
+        info=pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE),
+    )
     body: Mapped[str] = mapped_column(
         Text,
         nullable=False,

@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db import uuid7
 from services.privacy_api.context import Collaborators, collaborators_of
@@ -280,7 +281,10 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the worker with the app (when enabled) and stop it before the app's resources go."""
     worker = Worker(collaborators_of(app.state))
     app.state.worker = worker
-    if not app.state.settings.worker_enabled:
+    # A Database over one connection (a test's rolled-back transaction) cannot be shared with
+    # a background task: such callers drive ``app.state.worker`` themselves.
+    single_connection = isinstance(app.state.database.bind, AsyncConnection)
+    if not app.state.settings.worker_enabled or single_connection:
         yield
         return
     stop = asyncio.Event()
