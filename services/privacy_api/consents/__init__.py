@@ -1,0 +1,1 @@
+"""Consents for profiling, personalised advertisements and analytics cookies (AVG art. 7)."""

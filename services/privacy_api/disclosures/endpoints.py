@@ -1,0 +1,142 @@
+"""``/v1/privacy/disclosures``: authority requests, for the privacy officer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse
+
+from libs.common.db import SessionDep
+from libs.common.errors import problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.privacy_api.audit import service as audit
+from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
+from services.privacy_api.disclosures import repository, service
+from services.privacy_api.disclosures.schemas import (
+    DisclosureCreate,
+    DisclosureDecide,
+    DisclosureRead,
+)
+from services.privacy_api.models import DisclosureDecision
+
+router = APIRouter(prefix="/v1/privacy/disclosures", tags=["disclosures"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DisclosureRead,
+    summary="Register an authority's request for personal data",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_disclosure(
+    body: DisclosureCreate,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> DisclosureRead:
+    disclosure = await service.create(session, officer, body, now=app.now(), caller=caller)
+    return service.to_read(disclosure, None)
+
+
+@router.get(
+    "",
+    response_model=Page[DisclosureRead],
+    summary="The disclosure register (newest first)",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_disclosures(
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    params: PageParamsDep,
+    decision: Annotated[DisclosureDecision | None, Query()] = None,
+) -> Page[DisclosureRead]:
+    rows, cursor = await repository.page(
+        session, params, decision=decision.value if decision else None
+    )
+    exports = await repository.export_requests(session, [row.id for row in rows])
+    await audit.record(
+        session,
+        actor=officer,
+        action="disclosure.listed",
+        object_type="disclosure",
+        object_id=None,
+        at=app.now(),
+        http_request_id=caller.request_id,
+    )
+    return Page(
+        data=[service.to_read(row, exports.get(row.id)) for row in rows], next_cursor=cursor
+    )
+
+
+@router.get(
+    "/{disclosure_id}",
+    response_model=DisclosureRead,
+    summary="One disclosure",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_disclosure(
+    disclosure_id: uuid.UUID,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> DisclosureRead:
+    disclosure = await service.get(session, disclosure_id)
+    exports = await repository.export_requests(session, [disclosure.id])
+    await audit.record(
+        session,
+        actor=officer,
+        action="disclosure.viewed",
+        object_type="disclosure",
+        object_id=disclosure.id,
+        at=app.now(),
+        http_request_id=caller.request_id,
+    )
+    return service.to_read(disclosure, exports.get(disclosure.id))
+
+
+@router.post(
+    "/{disclosure_id}/decision",
+    response_model=DisclosureRead,
+    summary="Approve (starts the scoped export) or reject",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def decide_disclosure(
+    disclosure_id: uuid.UUID,
+    body: DisclosureDecide,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> DisclosureRead:
+    disclosure = await service.decide(session, app, officer, disclosure_id, body, caller)
+    exports = await repository.export_requests(session, [disclosure.id])
+    return service.to_read(disclosure, exports.get(disclosure.id))
+
+
+@router.get(
+    "/{disclosure_id}/export",
+    response_class=FileResponse,
+    summary="Download the scoped export of an approved disclosure",
+    responses={
+        200: {"content": {"application/zip": {}}},
+        **problem_responses(401, 403, 404, 409, 410),
+    },
+)
+async def download_disclosure_export(
+    disclosure_id: uuid.UUID,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> FileResponse:
+    path = await service.export_path(session, app, officer, disclosure_id, caller)
+    return FileResponse(
+        path, media_type="application/zip", filename=f"parcelpro-disclosure-{disclosure_id}.zip"
+    )

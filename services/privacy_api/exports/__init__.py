@@ -1,0 +1,1 @@
+"""Access and portability exports: NDJSON parts from every service, assembled into one ZIP."""

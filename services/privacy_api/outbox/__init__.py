@@ -1,0 +1,1 @@
+"""Durable outgoing mail: decided inside a transaction, sent after it commits."""

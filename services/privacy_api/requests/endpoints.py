@@ -1,0 +1,218 @@
+"""``/v1/privacy/requests``: data-subject requests for requesters and the privacy officer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import FileResponse
+
+from libs.common.auth import PrincipalDep
+from libs.common.db import SessionDep
+from libs.common.errors import Unauthorized, problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.privacy_api.audit import service as audit
+from services.privacy_api.context import (
+    CallerDep,
+    CollaboratorsDep,
+    OfficerDep,
+    PublicPrincipalDep,
+)
+from services.privacy_api.models import RequestStatus, RequestType
+from services.privacy_api.requests import repository, service
+from services.privacy_api.requests.schemas import (
+    ExtendDeadline,
+    PrivacyRequestCreate,
+    PrivacyRequestCreated,
+    PrivacyRequestRead,
+    RejectRequest,
+    VerifyCode,
+)
+
+router = APIRouter(prefix="/v1/privacy/requests", tags=["privacy requests"])
+
+RequestToken = Annotated[
+    str | None,
+    Header(
+        alias="X-Privacy-Request-Token",
+        max_length=128,
+        description="Requests without an account: the `access_token` returned at creation.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PrivacyRequestCreated,
+    summary="Make a privacy request (view, correct, restrict, erase, object, take along)",
+    description="Logged in: verified at once, your account is the subject. Without an account: "
+    "a 6-digit code is mailed to `email` (valid 30 minutes, 5 tries); the answer is the same "
+    "whether or not we hold data about that address.",
+    responses=problem_responses(401, 403, 422, 429, 502, 503),
+)
+async def create_request(
+    body: PrivacyRequestCreate,
+    principal: PublicPrincipalDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    response: Response,
+) -> PrivacyRequestCreated:
+    created = await service.create(session, app, principal, body, caller)
+    response.headers["Location"] = f"/v1/privacy/requests/{created.request.id}"
+    read = service.to_read(created.request, created.tasks, app.now())
+    return PrivacyRequestCreated(**read.model_dump(), access_token=created.access_token)
+
+
+@router.post(
+    "/{request_id}/verify",
+    response_model=PrivacyRequestRead,
+    summary="Confirm a request without an account with the mailed code",
+    responses=problem_responses(401, 404, 409, 422, 429),
+)
+async def verify_request(
+    request_id: uuid.UUID,
+    body: VerifyCode,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    token: RequestToken = None,
+) -> PrivacyRequestRead:
+    if not token:
+        raise Unauthorized("send the request's X-Privacy-Request-Token")
+    request = await service.verify(session, app, request_id, token, body.code, caller)
+    tasks = await repository.tasks_of(session, [request.id])
+    return service.to_read(request, tasks[request.id], app.now())
+
+
+@router.get(
+    "",
+    response_model=Page[PrivacyRequestRead],
+    summary="Your privacy requests; for the privacy officer, all (filter `overdue=true`)",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_requests(
+    principal: PrincipalDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    params: PageParamsDep,
+    status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    type_: Annotated[RequestType | None, Query(alias="type")] = None,
+    overdue: Annotated[
+        bool, Query(description="Privacy officer: only requests past their deadline.")
+    ] = False,
+) -> Page[PrivacyRequestRead]:
+    now = app.now()
+    rows, cursor = await service.page_for(
+        session, principal, params, status=status_, type_=type_, overdue=overdue, now=now
+    )
+    if service.is_officer(principal):
+        await audit.record(
+            session,
+            actor=principal,
+            action="privacy_request.listed",
+            object_type="privacy_request",
+            object_id=None,
+            at=now,
+            details={"overdue": overdue, "status": status_, "type": type_},
+            http_request_id=caller.request_id,
+        )
+    tasks = await repository.tasks_of(session, [row.id for row in rows])
+    return Page(data=[service.to_read(row, tasks[row.id], now) for row in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/{request_id}",
+    response_model=PrivacyRequestRead,
+    summary="One privacy request, with each service's answer",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_request(
+    request_id: uuid.UUID,
+    principal: PublicPrincipalDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    token: RequestToken = None,
+) -> PrivacyRequestRead:
+    request = await service.get_visible(session, app, principal, token, request_id)
+    if service.is_officer(principal):
+        assert principal is not None  # noqa: S101
+        await audit.record(
+            session,
+            actor=principal,
+            action="privacy_request.viewed",
+            object_type="privacy_request",
+            object_id=request.id,
+            at=app.now(),
+            http_request_id=caller.request_id,
+        )
+    tasks = await repository.tasks_of(session, [request.id])
+    return service.to_read(request, tasks[request.id], app.now())
+
+
+@router.get(
+    "/{request_id}/export",
+    response_class=FileResponse,
+    summary="Download your data (ZIP of JSON and CSV per service and category, and a summary)",
+    responses={
+        200: {"content": {"application/zip": {}}},
+        **problem_responses(401, 403, 404, 409, 410),
+    },
+)
+async def download_export(
+    request_id: uuid.UUID,
+    principal: PublicPrincipalDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+    token: RequestToken = None,
+) -> FileResponse:
+    request, path = await service.export_path(session, app, principal, token, request_id, caller)
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"parcelpro-export-{request.id}.zip",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/{request_id}/extend",
+    response_model=PrivacyRequestRead,
+    summary="Privacy officer: extend the deadline once, by up to two months (art. 12(3))",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def extend_request(
+    request_id: uuid.UUID,
+    body: ExtendDeadline,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> PrivacyRequestRead:
+    request = await service.extend(session, app, officer, request_id, body, caller)
+    tasks = await repository.tasks_of(session, [request.id])
+    return service.to_read(request, tasks[request.id], app.now())
+
+
+@router.post(
+    "/{request_id}/reject",
+    response_model=PrivacyRequestRead,
+    summary="Privacy officer: refuse to act on a request, with the reason (art. 12(4))",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def reject_request(
+    request_id: uuid.UUID,
+    body: RejectRequest,
+    officer: OfficerDep,
+    session: SessionDep,
+    app: CollaboratorsDep,
+    caller: CallerDep,
+) -> PrivacyRequestRead:
+    request = await service.reject(session, app, officer, request_id, body, caller)
+    tasks = await repository.tasks_of(session, [request.id])
+    return service.to_read(request, tasks[request.id], app.now())
