@@ -417,15 +417,19 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 # FastAPI dependencies
 # --------------------------------------------------------------------------------------------
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="An access token from `POST /v1/auth/token`, or an API key (`pp_live_…`).",
+BEARER_SCHEME = "HTTPBearer"
+OPTIONAL_BEARER_SCHEME = "HTTPBearerOptional"
+_DESCRIPTION = "An access token from `POST /v1/auth/token`, or an API key (`pp_live_…`)."
+_bearer = HTTPBearer(auto_error=False, scheme_name=BEARER_SCHEME, description=_DESCRIPTION)
+# A second scheme name marks routes where credentials are optional; the OpenAPI post-processor
+# documents them as "HTTPBearer or nothing" (libs.common.openapi).
+_optional_bearer = HTTPBearer(
+    auto_error=False, scheme_name=OPTIONAL_BEARER_SCHEME, description=_DESCRIPTION
 )
 
 
-async def get_optional_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal | None:
     if credentials is None:
         return None
@@ -442,12 +446,30 @@ async def get_optional_principal(
     return principal
 
 
+async def get_optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+) -> Principal | None:
+    """The caller when credentials are sent (public routes that also serve account holders)."""
+    return await _authenticate(request, credentials)
+
+
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-async def get_principal(principal: OptionalPrincipalDep) -> Principal:
+async def _get_any_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    principal = await _authenticate(request, credentials)
     if principal is None:
         raise Unauthorized("send an access token or API key as 'Authorization: Bearer ...'")
+    return principal
+
+
+async def get_principal(
+    principal: Annotated[Principal, Depends(_get_any_principal)],
+) -> Principal:
     if principal.kind is PrincipalKind.SERVICE:
         raise Unauthorized("service tokens are only accepted on internal routes")
     return principal
@@ -496,8 +518,8 @@ def require_staff(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 def require_service(*scopes: ServiceScope) -> Callable[..., Awaitable[Principal]]:
     """Another Parcel Pro service holding ``scopes`` (for ``/internal`` routes)."""
 
-    async def dependency(principal: OptionalPrincipalDep) -> Principal:
-        if principal is None or principal.kind is not PrincipalKind.SERVICE:
+    async def dependency(principal: Annotated[Principal, Depends(_get_any_principal)]) -> Principal:
+        if principal.kind is not PrincipalKind.SERVICE:
             raise Unauthorized("internal routes need a service token")
         missing = [s.value for s in scopes if s.value not in principal.scopes]
         if missing:

@@ -240,9 +240,27 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return problem_response(422, body)
 
 
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     path, request_id = _request_context(request)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+        # A body that is not even text or JSON is one more way of sending an invalid body.
+        error = FieldError(
+            field="body", location="body", message="not valid JSON", type="json_invalid"
+        )
+        body = problem_body(
+            status=422,
+            title=ValidationFailed.title,
+            detail="body: not valid JSON",
+            type_=PROBLEM_BASE + ValidationFailed.slug,
+            instance=path,
+            request_id=request_id,
+            errors=[error],
+        )
+        return problem_response(422, body)
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == _HTTP_TITLES.get(exc.status_code) or detail in {"Not Found", "Method Not Allowed"}:
         detail = None

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from libs.common.auth import BEARER_SCHEME, OPTIONAL_BEARER_SCHEME
 from libs.common.errors import PROBLEM_CONTENT_TYPE, FieldError, Problem
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -33,17 +34,35 @@ def _uses_ref(document: Any, ref: str) -> bool:
     return False
 
 
+def _document_optional_auth(document: dict[str, Any], operation: dict[str, Any]) -> None:
+    """Routes that take credentials but do not need them: "bearer, or nothing"."""
+    security = operation.get("security")
+    if not security:
+        return
+    required = [entry for entry in security if OPTIONAL_BEARER_SCHEME not in entry]
+    if required:
+        operation["security"] = required
+    else:
+        operation["security"] = [{BEARER_SCHEME: []}, {}]
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    if OPTIONAL_BEARER_SCHEME in schemes:
+        schemes.setdefault(BEARER_SCHEME, schemes[OPTIONAL_BEARER_SCHEME])
+
+
 def problemize(document: dict[str, Any]) -> dict[str, Any]:
-    """Every error response is ``application/problem+json`` with the Problem schema."""
+    """Every error response is ``application/problem+json`` with the Problem schema, and
+    optional credentials are documented as optional."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.update(_problem_schemas())
     for path_item in document.get("paths", {}).values():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
+            _document_optional_auth(document, operation)
             for status, response in operation.get("responses", {}).items():
                 if str(status).isdigit() and int(status) >= 400:
                     response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
+    document["components"].get("securitySchemes", {}).pop(OPTIONAL_BEARER_SCHEME, None)
     for unused in ("HTTPValidationError", "ValidationError"):
         if unused in components and not _uses_ref(document, f"#/components/schemas/{unused}"):
             del components[unused]

@@ -23,6 +23,7 @@ from libs.common.auth import (
     Authenticator,
     HttpApiKeyResolver,
     HttpJwksKeySource,
+    OptionalPrincipalDep,
     Principal,
     PrincipalDep,
     Role,
@@ -312,3 +313,21 @@ def test_introspection_cache_never_exceeds_thirty_seconds(issuer: TokenIssuer) -
     authenticator = http_authenticator(fake, ttl=3600)
     assert isinstance(authenticator.api_keys, HttpApiKeyResolver)
     assert authenticator.api_keys.cache.ttl == 30.0
+
+
+@router.get("/v1/public")
+async def public(principal: OptionalPrincipalDep) -> dict[str, str | None]:
+    return {"kind": principal.kind if principal else None}
+
+
+async def test_optional_credentials_are_documented_as_optional(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    assert (await client.get("/v1/public")).json() == {"kind": None}
+    assert (await client.get("/v1/public", headers=bearer(issuer.user()))).json() == {
+        "kind": "user"
+    }
+    document = (await client.get("/openapi.json")).json()
+    assert document["paths"]["/v1/public"]["get"]["security"] == [{"HTTPBearer": []}, {}]
+    assert document["paths"]["/v1/whoami"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert set(document["components"]["securitySchemes"]) == {"HTTPBearer"}

@@ -172,3 +172,11 @@ async def test_openapi_documents_errors_as_problem_json(client: httpx.AsyncClien
         }
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["components"]["schemas"]["Problem"]["properties"]["errors"]
+
+
+async def test_body_that_is_not_text_is_a_422_naming_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/orders", content=b"\x05\x1b\x02\xff", headers={"Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["field"] == "body"  # type: ignore[index]
