@@ -42,7 +42,7 @@ def _b64url_decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
-def _context(kid: str) -> str:
+def private_key_context(kid: str) -> str:
     return f"signing_keys.private_key:{kid}"
 
 
@@ -100,7 +100,9 @@ class SigningKeyStore:
             kid=kid,
             algorithm=ALGORITHM,
             public_key=_b64url(raw_public),
-            private_key_encrypted=self.cipher.encrypt(_b64url(raw_private), context=_context(kid)),
+            private_key_encrypted=self.cipher.encrypt(
+                _b64url(raw_private), context=private_key_context(kid)
+            ),
             created_at=now,
             activates_at=activates_at,
         )
@@ -142,7 +144,9 @@ class SigningKeyStore:
         current = active[-1]
         pending = [key.activates_at for key in keys if key.activates_at > now]
         raw = _b64url_decode(
-            self.cipher.decrypt(current.private_key_encrypted, context=_context(current.kid))
+            self.cipher.decrypt(
+                current.private_key_encrypted, context=private_key_context(current.kid)
+            )
         )
         return _Signer(
             kid=current.kid,
