@@ -399,6 +399,6 @@ class SubjectRequestResult(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     request_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    operation: Mapped[str] = mapped_column(String(16), nullable=False)
+    operation: Mapped[str] = mapped_column(String(32), nullable=False)
     response: Mapped[dict[str, Any]] = mapped_column(nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

@@ -112,7 +112,8 @@ async def test_export_streams_the_subjects_records_as_ndjson(identity: Identity)
     event_types = {line["record"]["type"] for line in by_table["security_events"]}
     assert {"registered", "login_succeeded", "api_key_created"} <= event_types
     assert all(
-        line["record"]["token_hash"] == "[stored, not disclosed]" for line in by_table["refresh_tokens"]
+        line["record"]["token_hash"] == "[stored, not disclosed]"
+        for line in by_table["refresh_tokens"]
     )
     assert "$argon2" not in response.text
 

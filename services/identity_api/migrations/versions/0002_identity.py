@@ -100,7 +100,7 @@ def upgrade() -> None:
         "subject_request_results",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("request_id", sa.String(length=128), nullable=False),
-        sa.Column("operation", sa.String(length=16), nullable=False),
+        sa.Column("operation", sa.String(length=32), nullable=False),
         sa.Column("response", JSON, nullable=False),
         sa.Column("created_at", libs.common.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subject_request_results")),
