@@ -266,11 +266,11 @@ class SecurityEventType(StrEnum):
     LOGIN_FAILED = "login_failed"
     LOGIN_THROTTLED = "login_throttled"
     LOGGED_OUT = "logged_out"
-    REFRESH_TOKEN_REUSED = "refresh_token_reused"
-    PASSWORD_CHANGED = "password_changed"
-    PASSWORD_RESET_REQUESTED = "password_reset_requested"
-    PASSWORD_RESET = "password_reset"
-    PASSWORD_HASH_UPGRADED = "password_hash_upgraded"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - a name, not a secret
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a name, not a secret
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 - a name, not a secret
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a name, not a secret
+    PASSWORD_HASH_UPGRADED = "password_hash_upgraded"  # noqa: S105 - a name, not a secret
     EMAIL_VERIFIED = "email_verified"
     EMAIL_CHANGED = "email_changed"
     ACCOUNT_UPDATED = "account_updated"
@@ -302,7 +302,7 @@ class SecurityEvent(UUIDPrimaryKey, Base):
 
 class MailTokenPurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
-    RESET_PASSWORD = "reset_password"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a name, not a secret
 
 
 class MailToken(UUIDPrimaryKey, Base):

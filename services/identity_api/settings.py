@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from typing import Any
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -17,7 +18,7 @@ DEV_FIELD_KEY_ID = "dev-only"
 # Derived, not random, so every development process (and test) reads what another wrote.
 DEV_FIELD_KEY = base64.b64encode(hashlib.sha256(b"parcelpro dev-only field key").digest()).decode()
 DEV_HASH_KEY = base64.b64encode(hashlib.sha256(b"parcelpro dev-only hash key").digest()).decode()
-DEV_SECRET_PREFIX = "dev-only-"
+DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105 - a name, not a secret
 
 
 class ServiceClient(BaseModel):
@@ -134,7 +135,6 @@ class IdentitySettings(BaseServiceSettings):
         return base64.b64decode(self.hash_key)
 
     def public_url(self, path: str, **query: Any) -> str:
-        from urllib.parse import urlencode
-
+        """A link into the frontend (mailed links), e.g. ``/verify-email?token=...``."""
         suffix = f"?{urlencode(query)}" if query else ""
         return f"{self.public_base_url.rstrip('/')}{path}{suffix}"

@@ -212,7 +212,8 @@ async def change_password(
     new_password: str,
 ) -> None:
     account = await get_own(session, account_id)
-    assert account.email is not None and account.password_hash is not None  # noqa: S101
+    assert account.email is not None  # noqa: S101 - active accounts have both
+    assert account.password_hash is not None  # noqa: S101
     wait = await login_wait(ctx, account.email)
     if wait:
         raise TooManyRequests(wait, "too many wrong passwords; try again later")

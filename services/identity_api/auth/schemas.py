@@ -12,14 +12,14 @@ from services.identity_api.accounts.schemas import PASSWORD_FIELD
 
 
 class GrantType(StrEnum):
-    PASSWORD = "password"
-    REFRESH_TOKEN = "refresh_token"
+    PASSWORD = "password"  # noqa: S105 - a name, not a secret
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a name, not a secret
     CLIENT_CREDENTIALS = "client_credentials"
 
 
 class TokenResponse(BaseModel):
     access_token: str = Field(description="A JWT (EdDSA); send as `Authorization: Bearer ...`.")
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a name, not a secret
     expires_in: int = Field(description="Seconds until the access token expires.", examples=[900])
     refresh_token: str | None = Field(
         None,

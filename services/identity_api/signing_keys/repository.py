@@ -7,11 +7,12 @@ from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.identity_api.models import SigningKey
 
 
-def _published(now: datetime):  # type: ignore[no-untyped-def]
+def _published(now: datetime) -> ColumnElement[bool]:
     return or_(SigningKey.retires_at.is_(None), SigningKey.retires_at > now)
 
 

@@ -15,9 +15,20 @@ from services.identity_api.accounts.schemas import AccountStaffRead
 from services.identity_api.dependencies import ContextDep
 from services.identity_api.models import StaffAccessLog, StaffUser
 from services.identity_api.staff import service
-from services.identity_api.staff.schemas import AccessLogRead, Reason, StaffRead
+from services.identity_api.staff.schemas import AccessLogRead, StaffRead
 
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
+
+Reason = Annotated[
+    str,
+    Query(
+        min_length=5,
+        max_length=500,
+        description="Why you need this account's data (e.g. the ticket number). Recorded in "
+        "the access log.",
+        examples=["ticket 4711: customer asks about an invoice"],
+    ),
+]
 
 AdminDep = Annotated[Principal, Depends(require_staff(Role.ADMIN))]
 AnyStaffDep = Annotated[

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query
 from pydantic import BaseModel, Field
 
 from services.identity_api.models import StaffRole
-
-Reason = Annotated[
-    str,
-    Query(
-        min_length=5,
-        max_length=500,
-        description="Why you need this account's data (e.g. the ticket number). Recorded in "
-        "the access log.",
-        examples=["ticket 4711: customer asks about an invoice"],
-    ),
-]
 
 
 class StaffRead(BaseModel):

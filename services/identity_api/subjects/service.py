@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.crypto import FieldCipher
@@ -36,6 +36,7 @@ from services.identity_api.subjects.schemas import (
 )
 
 SERVICE = "identity"
+ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
 async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
@@ -156,7 +157,9 @@ async def rectify(
     return await _remember(session, request_id, "rectify", result)
 
 
-async def _remember(session: AsyncSession, request_id: str, operation: str, result: Any) -> Any:
+async def _remember(
+    session: AsyncSession, request_id: str, operation: str, result: ResultT
+) -> ResultT:
     response = result.model_dump(mode="json")
     if not await repository.store_result(session, request_id, operation, response):
         stored = await repository.stored_result(session, request_id, operation)
