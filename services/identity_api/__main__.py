@@ -1,5 +1,5 @@
 """``python -m services.identity_api serve|migrate|downgrade|purge-request-log|create-staff|
-rotate-signing-key|reencrypt-fields``"""
+rotate-signing-key|purge-expired|reencrypt-fields``"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Identity's own commands: ``create-staff``, ``rotate-signing-key``, ``reencrypt-fields``."""
+"""Identity's own commands: ``create-staff``, ``rotate-signing-key``, ``purge-expired``,
+``reencrypt-fields``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from libs.common.clock import Clock
 from libs.common.errors import DomainError
 from libs.common.settings import BaseServiceSettings
 from services.identity_api.accounts.service import iban_context
+from services.identity_api.housekeeping import purge_expired
 from services.identity_api.models import Account, SigningKey, StaffRole
 from services.identity_api.runtime import IdentityRuntime
 from services.identity_api.settings import IdentitySettings
@@ -142,6 +144,21 @@ def _run_reencrypt(_args: argparse.Namespace, settings: BaseServiceSettings) -> 
     return 0
 
 
+def _run_purge(_args: argparse.Namespace, settings: BaseServiceSettings) -> int:
+    async def purge() -> dict[str, int]:
+        database = database_for(settings)
+        try:
+            async with database.sessionmaker() as session:
+                deleted = await purge_expired(session, Clock().now())
+                await session.commit()
+                return deleted
+        finally:
+            await database.dispose()
+
+    sys.stdout.write(orjson.dumps(asyncio.run(purge())).decode() + "\n")
+    return 0
+
+
 COMMANDS = [
     Command(
         name="create-staff",
@@ -154,6 +171,12 @@ COMMANDS = [
         help="publish a new token-signing key; it signs once every verifier can know it",
         configure=_configure_rotate,
         run=_run_rotate,
+    ),
+    Command(
+        name="purge-expired",
+        help="delete erased accounts past their fiscal retention and expired credentials",
+        configure=lambda parser: None,
+        run=_run_purge,
     ),
     Command(
         name="reencrypt-fields",

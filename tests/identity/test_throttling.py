@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.support.identity_app import PASSWORD, Identity
+import secrets
+
+import pytest
+import redis.asyncio as redis
+
+from services.identity_api.settings import IdentitySettings
+from tests.support.identity_app import PASSWORD, Identity, identity_app
 
 
 async def test_twelve_wrong_passwords_get_429_and_the_right_one_still_waits(
@@ -62,3 +68,36 @@ async def test_throttling_of_one_account_leaves_others_alone(identity: Identity)
         grant_type="password", username=other["email"], password=PASSWORD
     )
     assert response.status_code == 200
+
+
+async def test_throttling_is_shared_through_redis(settings: IdentitySettings) -> None:
+    """With ``REDIS_URL`` every process counts the same failures (here: two app instances)."""
+    redis_url = "redis://127.0.0.1:6379/1"
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        await client.ping()
+        await client.aclose()
+    except redis.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    # A fresh address and e-mail per run: the counters outlive the test in Redis.
+    address = (f"198.51.100.{secrets.randbelow(250) + 1}", 40000)
+    email = f"redis-{secrets.token_hex(6)}@example.nl"
+    async with identity_app(shared, client_address=address) as first:
+        await first.register(email=email)
+        for attempt in range(6):
+            response = await first.token_response(
+                grant_type="password", username=email, password=f"wrong-password-{attempt}"
+            )
+            assert response.status_code == 400
+    async with identity_app(shared, client_address=address) as second:
+        await second.register(email=email)
+        for attempt in range(4):
+            await second.token_response(
+                grant_type="password", username=email, password=f"wrong-again-{attempt}"
+            )
+        response = await second.token_response(
+            grant_type="password", username=email, password=PASSWORD
+        )
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0

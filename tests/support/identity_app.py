@@ -154,6 +154,7 @@ async def identity_app(
     mailer: Mailer | None = None,
     smtp_url: str | None = None,
     clock: ManualClock | None = None,
+    client_address: tuple[str, int] = CLIENT_ADDRESS,
 ) -> AsyncIterator[Identity]:
     clock = clock or ManualClock(datetime.now(UTC).replace(microsecond=0))
     if mailer is None and smtp_url is not None:
@@ -164,7 +165,7 @@ async def identity_app(
             # The app itself, not ``manager.app``: asgi-lifespan hands every request the same
             # ``scope["state"]`` dict, so ``request.state`` (the authenticated principal!) would
             # leak from one request into the next; uvicorn gives each request its own copy.
-            transport = httpx.ASGITransport(app=app, client=CLIENT_ADDRESS)
+            transport = httpx.ASGITransport(app=app, client=client_address)
             async with httpx.AsyncClient(
                 transport=transport,
                 base_url="http://testserver",
