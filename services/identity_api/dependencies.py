@@ -40,7 +40,6 @@ async def get_context(
 ) -> Context:
     return Context(
         runtime=runtime,
-        sessionmaker=request.app.state.database.sessionmaker,
         limiter=request.app.state.rate_limiter,
         now=clock.now(),
         origin=origin,

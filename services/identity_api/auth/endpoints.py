@@ -107,7 +107,7 @@ async def token(
         if not client_id or not client_secret:
             raise InvalidClient("client_id and client_secret are required")
         issued = await service.client_credentials_grant(
-            ctx, client_id=client_id, client_secret=client_secret, scope=scope
+            session, ctx, client_id=client_id, client_secret=client_secret, scope=scope
         )
     return TokenResponse(
         access_token=issued.access_token,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import ACCOUNT_SCOPES, API_AUDIENCE, INTERNAL_AUDIENCE, PrincipalKind
 from libs.common.crypto import keyed_hash
@@ -53,7 +53,6 @@ class Context:
     """What every grant needs besides the session."""
 
     runtime: IdentityRuntime
-    sessionmaker: async_sessionmaker[AsyncSession]
     limiter: RateLimiter
     now: datetime
     origin: Origin
@@ -65,6 +64,7 @@ class Context:
 
 
 async def mint_access_token(
+    session: AsyncSession,
     ctx: Context,
     *,
     subject: str,
@@ -88,7 +88,7 @@ async def mint_access_token(
     }
     if kind is PrincipalKind.STAFF:
         claims["roles"] = roles or []
-    token = await ctx.runtime.keys.sign(ctx.sessionmaker, ctx.now, claims)
+    token = await ctx.runtime.keys.sign(session, ctx.now, claims)
     return token, ttl
 
 
@@ -124,7 +124,7 @@ async def _tokens_for_account(
     family_id: uuid.UUID | None = None,
 ) -> IssuedTokens:
     access, ttl = await mint_access_token(
-        ctx, subject=str(account.id), kind=PrincipalKind.USER, scopes=scopes
+        session, ctx, subject=str(account.id), kind=PrincipalKind.USER, scopes=scopes
     )
     refresh = await issue_refresh_token(session, ctx, account_id=account.id, family_id=family_id)
     return IssuedTokens(access, ttl, " ".join(scopes), refresh)
@@ -134,7 +134,7 @@ async def _tokens_for_staff(
     session: AsyncSession, ctx: Context, staff: StaffUser, family_id: uuid.UUID | None = None
 ) -> IssuedTokens:
     access, ttl = await mint_access_token(
-        ctx, subject=str(staff.id), kind=PrincipalKind.STAFF, scopes=[], roles=[staff.role]
+        session, ctx, subject=str(staff.id), kind=PrincipalKind.STAFF, scopes=[], roles=[staff.role]
     )
     refresh = await issue_refresh_token(session, ctx, staff_id=staff.id, family_id=family_id)
     return IssuedTokens(access, ttl, "", refresh)
@@ -299,7 +299,7 @@ async def logout(session: AsyncSession, ctx: Context, *, refresh_token: str) -> 
 
 
 async def client_credentials_grant(
-    ctx: Context, *, client_id: str, client_secret: str, scope: str
+    session: AsyncSession, ctx: Context, *, client_id: str, client_secret: str, scope: str
 ) -> IssuedTokens:
     settings = ctx.runtime.settings
     wait = await ctx.limiter.is_limited(
@@ -322,7 +322,7 @@ async def client_credentials_grant(
             raise InvalidScope(f"scope(s) not granted to {client_id}: {', '.join(sorted(denied))}")
         granted = sorted(set(requested))
     access, ttl = await mint_access_token(
-        ctx, subject=f"service:{client_id}", kind=PrincipalKind.SERVICE, scopes=granted
+        session, ctx, subject=f"service:{client_id}", kind=PrincipalKind.SERVICE, scopes=granted
     )
     return IssuedTokens(access, ttl, " ".join(granted))
 

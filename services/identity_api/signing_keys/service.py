@@ -133,11 +133,8 @@ class SigningKeyStore:
     async def jwks(self, session: AsyncSession, now: datetime) -> dict[str, Any]:
         return {"keys": [jwk(key) for key in await repository.published_keys(session, now)]}
 
-    async def _load_signer(
-        self, sessionmaker: async_sessionmaker[AsyncSession], now: datetime
-    ) -> _Signer:
-        async with sessionmaker() as session:
-            keys: Sequence[SigningKey] = await repository.published_keys(session, now)
+    async def _load_signer(self, session: AsyncSession, now: datetime) -> _Signer:
+        keys: Sequence[SigningKey] = await repository.published_keys(session, now)
         active = [key for key in keys if key.activates_at <= now]
         if not active:
             raise RuntimeError("no signing key: identity's start-up creates one")
@@ -155,19 +152,16 @@ class SigningKeyStore:
             valid_until=min(pending) if pending else None,
         )
 
-    async def sign(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        now: datetime,
-        claims: dict[str, Any],
-    ) -> str:
+    async def sign(self, session: AsyncSession, now: datetime, claims: dict[str, Any]) -> str:
+        """Sign with the current key, read through the caller's session: on SQLite a second
+        session would wait for the write lock that the caller's transaction holds."""
         signer = self._signer
         if (
             signer is None
             or time.monotonic() - signer.loaded_at > _CACHE_SECONDS
             or (signer.valid_until is not None and now >= signer.valid_until)
         ):
-            signer = self._signer = await self._load_signer(sessionmaker, now)
+            signer = self._signer = await self._load_signer(session, now)
         return jwt.encode(
             claims, signer.private_key, algorithm=ALGORITHM, headers={"kid": signer.kid}
         )
@@ -175,7 +169,11 @@ class SigningKeyStore:
     async def public_key(
         self, sessionmaker: async_sessionmaker[AsyncSession], kid: str, now: datetime
     ) -> Ed25519PublicKey | None:
-        """The public key of a published ``kid`` (identity verifying its own tokens)."""
+        """The public key of a published ``kid`` (identity verifying its own tokens).
+
+        Called while a request is being authenticated, before the request's own session has
+        begun a transaction, so a session of its own is safe on SQLite too.
+        """
         cached = self._public.get(kid)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
             loaded = cached[1]
