@@ -55,6 +55,15 @@ def _fiscal(category: PiiCategory) -> dict[str, Any]:
     )
 
 
+def _accountability(category: PiiCategory) -> dict[str, Any]:
+    return pii(
+        category,
+        erasure=Erasure.RETAIN,
+        retain_reason=ACCOUNTABILITY_REASON,
+        retain_years=FISCAL_YEARS,
+    )
+
+
 class RequestLog(RequestLogMixin, Base):
     """Requests of authenticated account holders to this service (privacy statement: Logs)."""
 
@@ -195,6 +204,7 @@ class RefreshToken(UUIDPrimaryKey, Base):
         Index("ix_refresh_tokens_family_id", "family_id"),
         Index("ix_refresh_tokens_account_id", "account_id"),
         Index("ix_refresh_tokens_staff_id", "staff_id"),
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
     )
 
     family_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
@@ -309,7 +319,10 @@ class MailToken(UUIDPrimaryKey, Base):
     """A single-use, expiring token sent by e-mail (verification, password reset)."""
 
     __tablename__ = "mail_tokens"
-    __table_args__ = (Index("ix_mail_tokens_account_id_purpose", "account_id", "purpose"),)
+    __table_args__ = (
+        Index("ix_mail_tokens_account_id_purpose", "account_id", "purpose"),
+        Index("ix_mail_tokens_expires_at", "expires_at"),
+    )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"),
@@ -364,30 +377,21 @@ class StaffAccessLog(UUIDPrimaryKey, Base):
     )
 
     staff_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("staff_users.id"),
-        nullable=False,
-        info=pii(
-            PiiCategory.STAFF,
-            erasure=Erasure.RETAIN,
-            retain_reason=ACCOUNTABILITY_REASON,
-            retain_years=FISCAL_YEARS,
-        ),
+        ForeignKey("staff_users.id"), nullable=False, info=_accountability(PiiCategory.STAFF)
     )
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"),
-        info=pii(
-            PiiCategory.ACCOUNT_IDENTIFIER,
-            erasure=Erasure.RETAIN,
-            retain_reason=ACCOUNTABILITY_REASON,
-            retain_years=FISCAL_YEARS,
-        ),
+        info=_accountability(PiiCategory.ACCOUNT_IDENTIFIER),
     )
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     fields: Mapped[list[Any]] = mapped_column(nullable=False)
     query: Mapped[str | None] = mapped_column(String(300), info=pii(PiiCategory.CONTACT))
     """What was searched for (e.g. an e-mail address), when the read was a search."""
-    reason: Mapped[str] = mapped_column(String(500), nullable=False)
-    ip: Mapped[str | None] = mapped_column(String(45))
+    reason: Mapped[str] = mapped_column(
+        String(500), nullable=False, info=_accountability(PiiCategory.STAFF)
+    )
+    """Free text by the staff member; may name the account holder."""
+    ip: Mapped[str | None] = mapped_column(String(45), info=_accountability(PiiCategory.STAFF))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
 

@@ -179,6 +179,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_mail_tokens_account_id_purpose", "mail_tokens", ["account_id", "purpose"], unique=False
     )
+    op.create_index("ix_mail_tokens_expires_at", "mail_tokens", ["expires_at"], unique=False)
     op.create_table(
         "refresh_tokens",
         sa.Column("family_id", sa.Uuid(), nullable=False),
@@ -209,6 +210,7 @@ def upgrade() -> None:
     op.create_index("ix_refresh_tokens_account_id", "refresh_tokens", ["account_id"], unique=False)
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"], unique=False)
     op.create_index("ix_refresh_tokens_staff_id", "refresh_tokens", ["staff_id"], unique=False)
+    op.create_index("ix_refresh_tokens_expires_at", "refresh_tokens", ["expires_at"], unique=False)
     op.create_table(
         "security_events",
         sa.Column("account_id", sa.Uuid(), nullable=False),
@@ -265,10 +267,12 @@ def downgrade() -> None:
     op.drop_table("staff_access_log")
     op.drop_index("ix_security_events_account_id_id", table_name="security_events")
     op.drop_table("security_events")
+    op.drop_index("ix_refresh_tokens_expires_at", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_staff_id", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_family_id", table_name="refresh_tokens")
     op.drop_index("ix_refresh_tokens_account_id", table_name="refresh_tokens")
     op.drop_table("refresh_tokens")
+    op.drop_index("ix_mail_tokens_expires_at", table_name="mail_tokens")
     op.drop_index("ix_mail_tokens_account_id_purpose", table_name="mail_tokens")
     op.drop_table("mail_tokens")
     op.drop_index("ix_mail_outbox_sent_at_next_attempt_at", table_name="mail_outbox")
