@@ -25,7 +25,6 @@ from libs.common.validation import (
 )
 from services.identity_api.passwords.policy import MAX_LENGTH, MIN_LENGTH
 
-Password = str
 PASSWORD_FIELD: Any = Field(
     min_length=MIN_LENGTH,
     max_length=MAX_LENGTH,
@@ -98,7 +97,7 @@ class AccountCreate(_AccountFields):
     )
 
     email: Email = Field(description="Login name and where we send account mail.")
-    password: Password = PASSWORD_FIELD
+    password: str = PASSWORD_FIELD
 
 
 class AccountUpdate(BaseModel):
@@ -170,7 +169,7 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     current_password: str = Field(min_length=1, max_length=MAX_LENGTH)
-    new_password: Password = PASSWORD_FIELD
+    new_password: str = PASSWORD_FIELD
 
 
 class SenderDetails(BaseModel):
