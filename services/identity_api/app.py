@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -101,4 +102,33 @@ def create_app(
     app = build_app(definition, overrides)
     app.state.identity_runtime = IdentityRuntime.from_settings(settings)
     app.add_exception_handler(OAuthError, handle_oauth_error)
+    _offer_password_login_in_docs(app)
     return app
+
+
+def _offer_password_login_in_docs(app: FastAPI) -> None:
+    """Besides pasting a bearer token, Swagger's Authorize dialog can log in with e-mail and
+    password through the token endpoint (OAuth2 password flow)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["OAuth2Password"] = {
+            "type": "oauth2",
+            "description": "Log in with your e-mail address and password.",
+            "flows": {"password": {"tokenUrl": "/v1/auth/token", "scopes": {}}},
+        }
+        for path, item in document.get("paths", {}).items():
+            if path.startswith("/internal/"):
+                continue
+            for operation in item.values():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if security and {"OAuth2Password": []} not in security:
+                    security.append({"OAuth2Password": []})
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
