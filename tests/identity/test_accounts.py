@@ -14,6 +14,7 @@ async def test_me_shows_the_account_with_iban_in_full(identity: Identity) -> Non
     assert response.status_code == 200
     assert response.json() == account
     assert response.json()["iban"] == "NL91ABNA0417164300"
+    assert response.headers["cache-control"] == "no-store"
 
 
 async def test_me_without_login_is_401(identity: Identity) -> None:

@@ -24,6 +24,8 @@ router = APIRouter(tags=["accounts"])
 internal_router = APIRouter(prefix="/internal/v1/accounts", tags=["internal"])
 
 UserDep = Annotated[Principal, Depends(require_user())]
+# Personal data (the IBAN in full): never kept by browsers' or proxies' caches.
+PRIVATE = {"Cache-Control": "no-store"}
 
 
 def _account_id(principal: Principal) -> uuid.UUID:
@@ -45,6 +47,7 @@ async def register(
 ) -> AccountRead:
     account = await service.register(session, ctx, body)
     response.headers["Location"] = "/v1/accounts/me"
+    response.headers.update(PRIVATE)
     return service.owner_view(ctx.runtime.cipher, account)
 
 
@@ -54,7 +57,10 @@ async def register(
     summary="Your account",
     responses=problem_responses(401, 403, 404),
 )
-async def read_me(session: SessionDep, ctx: ContextDep, principal: UserDep) -> AccountRead:
+async def read_me(
+    session: SessionDep, ctx: ContextDep, principal: UserDep, response: Response
+) -> AccountRead:
+    response.headers.update(PRIVATE)
     account = await service.get_own(session, _account_id(principal))
     return service.owner_view(ctx.runtime.cipher, account)
 
@@ -67,8 +73,13 @@ async def read_me(session: SessionDep, ctx: ContextDep, principal: UserDep) -> A
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def update_me(
-    body: AccountUpdate, session: SessionDep, ctx: ContextDep, principal: UserDep
+    body: AccountUpdate,
+    session: SessionDep,
+    ctx: ContextDep,
+    principal: UserDep,
+    response: Response,
 ) -> AccountRead:
+    response.headers.update(PRIVATE)
     account = await service.update_own(session, ctx, _account_id(principal), body)
     return service.owner_view(ctx.runtime.cipher, account)
 
