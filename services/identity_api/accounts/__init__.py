@@ -1,0 +1,1 @@
+"""Account holders: registration, their own account, password changes, sender details."""

@@ -1,0 +1,114 @@
+"""``/v1/api-keys`` and ``/internal/v1/api-keys/introspect``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from libs.common.auth import Principal, ServiceScope, require_service, require_user
+from libs.common.clock import ClockDep
+from libs.common.db import SessionDep
+from libs.common.errors import problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.identity_api.api_keys import service
+from services.identity_api.api_keys.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Introspection,
+    IntrospectionRequest,
+)
+from services.identity_api.dependencies import ContextDep, RuntimeDep
+from services.identity_api.models import ApiKey
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+internal_router = APIRouter(prefix="/internal/v1/api-keys", tags=["internal"])
+
+UserDep = Annotated[Principal, Depends(require_user())]
+
+
+def _read(row: ApiKey) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        mode=row.mode,
+        scopes=list(row.scopes),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _account_id(principal: Principal) -> uuid.UUID:
+    assert principal.account_id is not None  # noqa: S101 - require_user guarantees it
+    return principal.account_id
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    summary="Create an API key",
+    description="The key is in this response only; Parcel Pro stores a hash of it. Needs a "
+    "login (an API key cannot create keys).",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_api_key(
+    body: ApiKeyCreate,
+    session: SessionDep,
+    ctx: ContextDep,
+    principal: UserDep,
+    response: Response,
+) -> ApiKeyCreated:
+    row, key = await service.create(session, ctx, _account_id(principal), body)
+    response.headers["Cache-Control"] = "no-store"
+    return ApiKeyCreated(**_read(row).model_dump(), key=key)
+
+
+@router.get(
+    "",
+    response_model=Page[ApiKeyRead],
+    summary="Your API keys (without secrets)",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_api_keys(
+    session: SessionDep, params: PageParamsDep, principal: UserDep
+) -> Page[ApiKeyRead]:
+    rows, cursor = await service.list_for_account(session, _account_id(principal), params)
+    return Page[ApiKeyRead](data=[_read(row) for row in rows], next_cursor=cursor)
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+    description="Refused everywhere within 30 seconds.",
+    responses=problem_responses(401, 403, 404),
+)
+async def revoke_api_key(
+    key_id: uuid.UUID, session: SessionDep, ctx: ContextDep, principal: UserDep
+) -> None:
+    await service.revoke(session, ctx, _account_id(principal), key_id)
+
+
+@internal_router.post(
+    "/introspect",
+    response_model=Introspection,
+    response_model_exclude_none=True,
+    summary="Check an API key (services only)",
+    description='`{"active": false}` for unknown, malformed or revoked keys. Cache an '
+    "answer for at most 30 seconds (negative ones 5 seconds).",
+    responses=problem_responses(401, 403, 422),
+)
+async def introspect(
+    body: IntrospectionRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    clock: ClockDep,
+    _service: Annotated[Principal, Depends(require_service(ServiceScope.INTROSPECT))],
+) -> Introspection:
+    row = await service.check(session, runtime.hash_key, body.token, clock.now())
+    return service.introspection(row)

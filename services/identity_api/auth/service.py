@@ -1,0 +1,476 @@
+"""The token grants, logout, e-mail verification and password reset."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import ACCOUNT_SCOPES, API_AUDIENCE, INTERNAL_AUDIENCE, PrincipalKind
+from libs.common.crypto import keyed_hash
+from libs.common.db import uuid7
+from libs.common.errors import TooManyRequests, ValidationFailed
+from libs.common.ratelimit import RateLimiter
+from services.identity_api.accounts import repository as accounts
+from services.identity_api.auth import repository
+from services.identity_api.auth.errors import InvalidClient, InvalidGrant, InvalidScope
+from services.identity_api.mail import messages, outbox
+from services.identity_api.models import (
+    Account,
+    MailToken,
+    MailTokenPurpose,
+    RefreshToken,
+    SecurityEventType,
+    StaffUser,
+    SubjectKind,
+)
+from services.identity_api.origin import Origin
+from services.identity_api.passwords.policy import password_problem
+from services.identity_api.runtime import IdentityRuntime
+from services.identity_api.security_events.service import record
+from services.identity_api.staff import repository as staff_users
+
+STAFF_SCOPE = "staff"
+BAD_CREDENTIALS = "the e-mail address or password is wrong"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every grant needs besides the session."""
+
+    runtime: IdentityRuntime
+    limiter: RateLimiter
+    now: datetime
+    origin: Origin
+
+
+# --------------------------------------------------------------------------------------------
+# Token minting
+# --------------------------------------------------------------------------------------------
+
+
+async def mint_access_token(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    subject: str,
+    kind: PrincipalKind,
+    scopes: list[str],
+    roles: list[str] | None = None,
+) -> tuple[str, int]:
+    settings = ctx.runtime.settings
+    service = kind is PrincipalKind.SERVICE
+    ttl = settings.service_token_ttl_seconds if service else settings.access_token_ttl_seconds
+    issued = int(ctx.now.timestamp())
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": INTERNAL_AUDIENCE if service else API_AUDIENCE,
+        "sub": subject,
+        "kind": kind.value,
+        "scope": " ".join(scopes),
+        "iat": issued,
+        "exp": issued + ttl,
+        "jti": uuid7().hex,
+    }
+    if kind is PrincipalKind.STAFF:
+        claims["roles"] = roles or []
+    token = await ctx.runtime.keys.sign(session, ctx.now, claims)
+    return token, ttl
+
+
+async def issue_refresh_token(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    account_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    family_id: uuid.UUID | None = None,
+) -> str:
+    token = secrets.token_urlsafe(32)
+    await repository.add(
+        session,
+        RefreshToken(
+            family_id=family_id or uuid7(),
+            subject_kind=SubjectKind.USER if account_id else SubjectKind.STAFF,
+            account_id=account_id,
+            staff_id=staff_id,
+            token_hash=keyed_hash(ctx.runtime.hash_key, token),
+            created_at=ctx.now,
+            expires_at=ctx.now + timedelta(days=ctx.runtime.settings.refresh_token_ttl_days),
+        ),
+    )
+    return token
+
+
+async def _tokens_for_account(
+    session: AsyncSession,
+    ctx: Context,
+    account: Account,
+    scopes: list[str],
+    family_id: uuid.UUID | None = None,
+) -> IssuedTokens:
+    access, ttl = await mint_access_token(
+        session, ctx, subject=str(account.id), kind=PrincipalKind.USER, scopes=scopes
+    )
+    refresh = await issue_refresh_token(session, ctx, account_id=account.id, family_id=family_id)
+    return IssuedTokens(access, ttl, " ".join(scopes), refresh)
+
+
+async def _tokens_for_staff(
+    session: AsyncSession, ctx: Context, staff: StaffUser, family_id: uuid.UUID | None = None
+) -> IssuedTokens:
+    access, ttl = await mint_access_token(
+        session, ctx, subject=str(staff.id), kind=PrincipalKind.STAFF, scopes=[], roles=[staff.role]
+    )
+    refresh = await issue_refresh_token(session, ctx, staff_id=staff.id, family_id=family_id)
+    return IssuedTokens(access, ttl, "", refresh)
+
+
+# --------------------------------------------------------------------------------------------
+# Password grant, with throttling of failed logins
+# --------------------------------------------------------------------------------------------
+
+
+def _login_keys(email: str, origin: Origin) -> tuple[str, str]:
+    # Hashed: rate-limit keys (possibly in Redis) must not hold e-mail addresses.
+    account_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return account_key, origin.ip or "unknown"
+
+
+async def login_wait(ctx: Context, email: str) -> int:
+    """Seconds to wait before another login attempt for this e-mail or from this address."""
+    settings = ctx.runtime.settings
+    account_key, ip_key = _login_keys(email, ctx.origin)
+    return max(
+        await ctx.limiter.is_limited(settings.login_failures_per_account, "login", account_key),
+        await ctx.limiter.is_limited(settings.login_failures_per_ip, "login-ip", ip_key),
+    )
+
+
+async def count_failed_login(ctx: Context, email: str) -> None:
+    settings = ctx.runtime.settings
+    account_key, ip_key = _login_keys(email, ctx.origin)
+    await ctx.limiter.hit(settings.login_failures_per_account, "login", account_key)
+    await ctx.limiter.hit(settings.login_failures_per_ip, "login-ip", ip_key)
+
+
+def _requested_scopes(scope: str) -> tuple[bool, list[str]]:
+    requested = set(scope.split())
+    staff = STAFF_SCOPE in requested
+    requested.discard(STAFF_SCOPE)
+    unknown = requested - ACCOUNT_SCOPES
+    if unknown:
+        raise InvalidScope(f"unknown scope(s): {', '.join(sorted(unknown))}")
+    return staff, sorted(requested or ACCOUNT_SCOPES)
+
+
+async def password_grant(
+    session: AsyncSession, ctx: Context, *, username: str, password: str, scope: str
+) -> IssuedTokens:
+    """Log in an account holder (or, when no account has the address or ``scope=staff`` is
+    asked for, a staff member).
+
+    Unknown addresses, erased accounts and wrong passwords get the same answer after the same
+    work (a dummy hash is verified), and every failure counts against both the address and the
+    client's IP. While throttled, not even the right password is checked.
+    """
+    staff_requested, scopes = _requested_scopes(scope)
+    wait = await login_wait(ctx, username)
+    if wait:
+        raise TooManyRequests(wait, "too many failed logins; try again later")
+    account = None if staff_requested else await accounts.by_email(session, username)
+    staff = await staff_users.by_email(session, username) if account is None else None
+    stored_hash: str | None = None
+    if account is not None and account.is_active:
+        stored_hash = account.password_hash
+    elif staff is not None and staff.is_active:
+        stored_hash = staff.password_hash
+    passwords = ctx.runtime.passwords
+    if stored_hash is None:
+        await passwords.verify_against_nothing(password)
+        valid, upgraded = False, None
+    else:
+        valid, upgraded = await passwords.verify_and_update(password, stored_hash)
+    if not valid:
+        await count_failed_login(ctx, username)
+        if account is not None and account.is_active:
+            await record(
+                session, account.id, SecurityEventType.LOGIN_FAILED, origin=ctx.origin, now=ctx.now
+            )
+            # The failure is recorded even though the request fails.
+            await session.commit()
+        raise InvalidGrant(BAD_CREDENTIALS)
+    if account is not None:
+        if upgraded is not None:
+            account.password_hash = upgraded
+            await record(
+                session,
+                account.id,
+                SecurityEventType.PASSWORD_HASH_UPGRADED,
+                origin=ctx.origin,
+                now=ctx.now,
+            )
+        await record(
+            session, account.id, SecurityEventType.LOGIN_SUCCEEDED, origin=ctx.origin, now=ctx.now
+        )
+        return await _tokens_for_account(session, ctx, account, scopes)
+    assert staff is not None  # noqa: S101 - a hash was found, so one of the two exists
+    if upgraded is not None:
+        staff.password_hash = upgraded
+    staff.last_login_at = ctx.now
+    await session.flush()
+    return await _tokens_for_staff(session, ctx, staff)
+
+
+# --------------------------------------------------------------------------------------------
+# Refresh-token grant and logout
+# --------------------------------------------------------------------------------------------
+
+
+async def _revoke_reused_family(session: AsyncSession, ctx: Context, row: RefreshToken) -> None:
+    await repository.revoke_family(session, row.family_id, ctx.now)
+    if row.account_id is not None:
+        await record(
+            session,
+            row.account_id,
+            SecurityEventType.REFRESH_TOKEN_REUSED,
+            origin=ctx.origin,
+            now=ctx.now,
+            family_id=str(row.family_id),
+        )
+    # OAuth 2.0 Security BCP (RFC 9700 4.14.2): reuse of a rotated refresh token means it may
+    # have been stolen; the revocation must stand although this request fails.
+    await session.commit()
+
+
+async def refresh_grant(session: AsyncSession, ctx: Context, *, refresh_token: str) -> IssuedTokens:
+    row = await repository.refresh_token_by_hash(
+        session, keyed_hash(ctx.runtime.hash_key, refresh_token)
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= ctx.now:
+        raise InvalidGrant("the refresh token is unknown, expired or revoked")
+    if row.rotated_at is not None or not await repository.mark_rotated(session, row.id, ctx.now):
+        await _revoke_reused_family(session, ctx, row)
+        raise InvalidGrant("the refresh token was already used; this login was signed out")
+    if row.account_id is not None:
+        account = await accounts.get_active(session, row.account_id)
+        if account is None:
+            raise InvalidGrant("the account no longer exists")
+        return await _tokens_for_account(
+            session, ctx, account, sorted(ACCOUNT_SCOPES), family_id=row.family_id
+        )
+    staff = await staff_users.get(session, row.staff_id) if row.staff_id else None
+    if staff is None or not staff.is_active:
+        raise InvalidGrant("this staff login is disabled")
+    return await _tokens_for_staff(session, ctx, staff, family_id=row.family_id)
+
+
+async def logout(session: AsyncSession, ctx: Context, *, refresh_token: str) -> None:
+    """Revoke the login the refresh token belongs to (RFC 7009: unknown tokens are fine)."""
+    row = await repository.refresh_token_by_hash(
+        session, keyed_hash(ctx.runtime.hash_key, refresh_token)
+    )
+    if row is None or row.revoked_at is not None:
+        return
+    await repository.revoke_family(session, row.family_id, ctx.now)
+    if row.account_id is not None:
+        await record(
+            session, row.account_id, SecurityEventType.LOGGED_OUT, origin=ctx.origin, now=ctx.now
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Client-credentials grant (services)
+# --------------------------------------------------------------------------------------------
+
+
+async def client_credentials_grant(
+    session: AsyncSession, ctx: Context, *, client_id: str, client_secret: str, scope: str
+) -> IssuedTokens:
+    settings = ctx.runtime.settings
+    wait = await ctx.limiter.is_limited(
+        settings.login_failures_per_ip, "client-ip", ctx.origin.ip or "unknown"
+    )
+    if wait:
+        raise TooManyRequests(wait, "too many failed client authentications")
+    client = settings.service_clients.get(client_id)
+    expected = client.secret if client is not None else secrets.token_urlsafe(16)
+    if client is None or not hmac.compare_digest(client_secret.encode(), expected.encode()):
+        await ctx.limiter.hit(
+            settings.login_failures_per_ip, "client-ip", ctx.origin.ip or "unknown"
+        )
+        raise InvalidClient("unknown client or wrong secret")
+    granted = [s.value for s in client.scopes]
+    requested = scope.split()
+    if requested:
+        denied = set(requested) - set(granted)
+        if denied:
+            raise InvalidScope(f"scope(s) not granted to {client_id}: {', '.join(sorted(denied))}")
+        granted = sorted(set(requested))
+    access, ttl = await mint_access_token(
+        session, ctx, subject=f"service:{client_id}", kind=PrincipalKind.SERVICE, scopes=granted
+    )
+    return IssuedTokens(access, ttl, " ".join(granted))
+
+
+# --------------------------------------------------------------------------------------------
+# E-mail verification and password reset
+# --------------------------------------------------------------------------------------------
+
+
+async def issue_mail_token(
+    session: AsyncSession,
+    runtime: IdentityRuntime,
+    account: Account,
+    purpose: MailTokenPurpose,
+    now: datetime,
+) -> str:
+    assert account.email is not None  # noqa: S101 - only active accounts get mail
+    settings = runtime.settings
+    ttl = (
+        timedelta(hours=settings.email_verification_ttl_hours)
+        if purpose is MailTokenPurpose.VERIFY_EMAIL
+        else timedelta(minutes=settings.password_reset_ttl_minutes)
+    )
+    await repository.expire_mail_tokens(session, account.id, purpose, now)
+    token = secrets.token_urlsafe(32)
+    await repository.add(
+        session,
+        MailToken(
+            account_id=account.id,
+            purpose=purpose,
+            token_hash=keyed_hash(runtime.hash_key, token),
+            email=account.email,
+            created_at=now,
+            expires_at=now + ttl,
+        ),
+    )
+    return token
+
+
+async def send_verification_mail(
+    session: AsyncSession, runtime: IdentityRuntime, account: Account, now: datetime
+) -> None:
+    assert account.email is not None  # noqa: S101
+    token = await issue_mail_token(session, runtime, account, MailTokenPurpose.VERIFY_EMAIL, now)
+    mail = messages.verify_email(
+        account.email,
+        name=account.contact_person or account.name,
+        link=runtime.settings.public_url("/verify-email", token=token),
+        hours=runtime.settings.email_verification_ttl_hours,
+    )
+    await outbox.enqueue(session, mail, now=now, account_id=account.id)
+
+
+async def resend_verification(session: AsyncSession, ctx: Context, account_id: uuid.UUID) -> None:
+    account = await accounts.get_active(session, account_id)
+    if account is None or account.email_verified_at is not None:
+        return
+    wait = await ctx.limiter.hit(
+        ctx.runtime.settings.mail_requests_per_address, "verify-mail", str(account.id)
+    )
+    if wait:
+        raise TooManyRequests(wait, "a confirmation mail was sent recently; check your inbox")
+    await send_verification_mail(session, ctx.runtime, account, ctx.now)
+
+
+def _invalid_token() -> ValidationFailed:
+    return ValidationFailed.for_field("token", "the link is invalid, used or expired")
+
+
+async def verify_email(session: AsyncSession, ctx: Context, *, token: str) -> None:
+    used = await repository.consume_mail_token(
+        session, keyed_hash(ctx.runtime.hash_key, token), MailTokenPurpose.VERIFY_EMAIL, ctx.now
+    )
+    if used is None:
+        raise _invalid_token()
+    account = await accounts.get_active(session, used.account_id)
+    # The link proves the address it was sent to, not one the account changed to since.
+    if account is None or (account.email or "").lower() != used.email.lower():
+        raise _invalid_token()
+    account.email_verified_at = ctx.now
+    await record(
+        session, account.id, SecurityEventType.EMAIL_VERIFIED, origin=ctx.origin, now=ctx.now
+    )
+
+
+async def request_password_reset(session: AsyncSession, ctx: Context, *, email: str) -> None:
+    """Mail a reset link when the address has an account; the answer never tells whether."""
+    settings = ctx.runtime.settings
+    wait = await ctx.limiter.hit(settings.login_failures_per_ip, "reset-ip", ctx.origin.ip or "-")
+    if wait:
+        raise TooManyRequests(wait, "too many password-reset requests; try again later")
+    account = await accounts.by_email(session, email)
+    if account is None or not account.is_active or account.email is None:
+        return
+    address_key = hashlib.sha256(account.email.lower().encode()).hexdigest()
+    if await ctx.limiter.hit(settings.mail_requests_per_address, "reset-mail", address_key):
+        return  # Enough links sent to this mailbox for now; saying so would be an oracle.
+    token = await issue_mail_token(
+        session, ctx.runtime, account, MailTokenPurpose.RESET_PASSWORD, ctx.now
+    )
+    mail = messages.reset_password(
+        account.email,
+        name=account.contact_person or account.name,
+        link=settings.public_url("/reset-password", token=token),
+        minutes=settings.password_reset_ttl_minutes,
+    )
+    await outbox.enqueue(session, mail, now=ctx.now, account_id=account.id)
+    await record(
+        session,
+        account.id,
+        SecurityEventType.PASSWORD_RESET_REQUESTED,
+        origin=ctx.origin,
+        now=ctx.now,
+    )
+
+
+def check_password(password: str, *, field: str, context: tuple[str | None, ...]) -> None:
+    problem = password_problem(password, context=tuple(c for c in context if c))
+    if problem is not None:
+        raise ValidationFailed.for_field(field, problem)
+
+
+async def set_password(
+    session: AsyncSession, ctx: Context, account: Account, password: str
+) -> None:
+    """Store a new password, sign out every login and tell the account holder by mail."""
+    account.password_hash = await ctx.runtime.passwords.hash(password)
+    await repository.revoke_all_for_account(session, account.id, ctx.now)
+    if account.email:
+        mail = messages.password_changed(account.email, name=account.contact_person or account.name)
+        await outbox.enqueue(session, mail, now=ctx.now, account_id=account.id)
+
+
+async def reset_password(
+    session: AsyncSession, ctx: Context, *, token: str, new_password: str
+) -> None:
+    token_hash = keyed_hash(ctx.runtime.hash_key, token)
+    used = await repository.consume_mail_token(
+        session, token_hash, MailTokenPurpose.RESET_PASSWORD, ctx.now
+    )
+    account = await accounts.get_active(session, used.account_id) if used else None
+    if used is None or account is None:
+        raise _invalid_token()
+    check_password(new_password, field="new_password", context=(account.email, account.name))
+    await set_password(session, ctx, account, new_password)
+    if account.email_verified_at is None and (account.email or "").lower() == used.email.lower():
+        # Following the link proved control of the mailbox.
+        account.email_verified_at = ctx.now
+    await record(
+        session, account.id, SecurityEventType.PASSWORD_RESET, origin=ctx.origin, now=ctx.now
+    )

@@ -1,0 +1,1 @@
+"""Outgoing mail through a durable outbox, and the messages identity sends."""

@@ -1,0 +1,1 @@
+"""The security event log an account holder can read."""

@@ -1,0 +1,1 @@
+"""Staff users, their roles, and audited staff access to account holders' data."""

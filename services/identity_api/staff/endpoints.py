@@ -1,0 +1,174 @@
+"""``/v1/staff/...``: staff administration and audited account look-ups."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from libs.common.auth import Principal, Role, require_staff
+from libs.common.db import SessionDep
+from libs.common.errors import problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.identity_api.accounts.schemas import AccountStaffRead
+from services.identity_api.dependencies import ContextDep
+from services.identity_api.models import StaffAccessLog, StaffUser
+from services.identity_api.staff import service
+from services.identity_api.staff.schemas import AccessLogRead, StaffRead
+
+router = APIRouter(prefix="/v1/staff", tags=["staff"])
+
+Reason = Annotated[
+    str,
+    Query(
+        min_length=5,
+        max_length=500,
+        description="Why you need this account's data (e.g. the ticket number). Recorded in "
+        "the access log.",
+        examples=["ticket 4711: customer asks about an invoice"],
+    ),
+]
+
+AdminDep = Annotated[Principal, Depends(require_staff(Role.ADMIN))]
+AnyStaffDep = Annotated[
+    Principal, Depends(require_staff(Role.SUPPORT, Role.PRIVACY_OFFICER, Role.ADMIN))
+]
+OfficerDep = Annotated[Principal, Depends(require_staff(Role.PRIVACY_OFFICER))]
+
+
+def _staff(row: StaffUser) -> StaffRead:
+    return StaffRead(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        role=row.role,
+        is_active=row.is_active,
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _entry(row: StaffAccessLog) -> AccessLogRead:
+    return AccessLogRead(
+        id=row.id,
+        staff_id=row.staff_id,
+        account_id=row.account_id,
+        action=row.action,
+        fields=list(row.fields),
+        query=row.query,
+        reason=row.reason,
+        ip=row.ip,
+        created_at=row.created_at,
+    )
+
+
+@router.get(
+    "/me",
+    response_model=StaffRead,
+    summary="The logged-in staff member",
+    responses=problem_responses(401, 403),
+)
+async def staff_me(session: SessionDep, principal: AnyStaffDep) -> StaffRead:
+    return _staff(await service.acting_staff(session, principal))
+
+
+@router.get(
+    "/users",
+    response_model=Page[StaffRead],
+    summary="List staff (admins)",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_staff(
+    session: SessionDep, params: PageParamsDep, principal: AdminDep
+) -> Page[StaffRead]:
+    await service.acting_staff(session, principal)
+    rows, cursor = await service.list_staff(session, params)
+    return Page[StaffRead](data=[_staff(row) for row in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/users/{staff_id}/disable",
+    response_model=StaffRead,
+    summary="Disable a staff member (admins)",
+    description="Their logins end: refresh tokens are revoked and access tokens refused.",
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def disable_staff(
+    staff_id: uuid.UUID, session: SessionDep, ctx: ContextDep, principal: AdminDep
+) -> StaffRead:
+    actor = await service.acting_staff(session, principal)
+    return _staff(await service.set_disabled(session, ctx, actor, staff_id, disabled=True))
+
+
+@router.post(
+    "/users/{staff_id}/enable",
+    response_model=StaffRead,
+    summary="Enable a staff member again (admins)",
+    responses=problem_responses(401, 403, 404),
+)
+async def enable_staff(
+    staff_id: uuid.UUID, session: SessionDep, ctx: ContextDep, principal: AdminDep
+) -> StaffRead:
+    actor = await service.acting_staff(session, principal)
+    return _staff(await service.set_disabled(session, ctx, actor, staff_id, disabled=False))
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response_model=AccountStaffRead,
+    summary="Look up an account (audited)",
+    description="Support, privacy officer and admins. The read is written to the access log "
+    "with the `reason`. The IBAN is masked.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def read_account(
+    account_id: uuid.UUID,
+    reason: Reason,
+    session: SessionDep,
+    ctx: ContextDep,
+    principal: AnyStaffDep,
+) -> AccountStaffRead:
+    actor = await service.acting_staff(session, principal)
+    return await service.read_account(session, ctx, actor, account_id, reason)
+
+
+@router.get(
+    "/accounts",
+    response_model=list[AccountStaffRead],
+    summary="Find accounts by e-mail or debtor number (audited)",
+    responses=problem_responses(401, 403, 422),
+)
+async def search_accounts(
+    reason: Reason,
+    session: SessionDep,
+    ctx: ContextDep,
+    principal: AnyStaffDep,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+    debtor_number: Annotated[str | None, Query(max_length=16)] = None,
+) -> list[AccountStaffRead]:
+    actor = await service.acting_staff(session, principal)
+    return await service.search_accounts(
+        session, ctx, actor, email=email, debtor_number=debtor_number, reason=reason
+    )
+
+
+@router.get(
+    "/access-log",
+    response_model=Page[AccessLogRead],
+    summary="Staff reads of account data (privacy officer, admins)",
+    responses=problem_responses(401, 403, 422),
+)
+async def access_log(
+    session: SessionDep,
+    params: PageParamsDep,
+    principal: OfficerDep,
+    account_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+) -> Page[AccessLogRead]:
+    await service.acting_staff(session, principal)
+    rows, cursor = await service.access_log(
+        session, params, account_id=account_id, staff_id=staff_id
+    )
+    return Page[AccessLogRead](data=[_entry(row) for row in rows], next_cursor=cursor)

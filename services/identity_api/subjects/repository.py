@@ -1,0 +1,149 @@
+"""Set-based queries over every table that holds a subject's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity_api.models import (
+    Account,
+    ApiKey,
+    MailToken,
+    OutboxMail,
+    RefreshToken,
+    RequestLog,
+    SecurityEvent,
+    StaffAccessLog,
+    SubjectRequestResult,
+)
+
+
+class OnErase(StrEnum):
+    ANONYMISE = "anonymise"  # UPDATE with the columns' erasure values; retained ones stay
+    DELETE = "delete"  # the rows exist only because of the subject
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectTable:
+    model: Any
+    category: str
+    """The export category (privacy_api writes one JSON and CSV file per category)."""
+    on_erase: OnErase
+
+    @property
+    def table(self) -> Table:
+        table: Table = self.model.__table__
+        return table
+
+    @property
+    def link(self) -> Any:
+        """The column naming the account the row belongs to."""
+        return self.model.id if self.model is Account else self.model.account_id
+
+
+SUBJECT_TABLES: tuple[SubjectTable, ...] = (
+    SubjectTable(Account, "account", OnErase.ANONYMISE),
+    SubjectTable(ApiKey, "api_keys", OnErase.DELETE),
+    SubjectTable(RefreshToken, "sessions", OnErase.DELETE),
+    SubjectTable(SecurityEvent, "security_events", OnErase.DELETE),
+    SubjectTable(RequestLog, "request_log", OnErase.DELETE),
+    SubjectTable(MailToken, "mail_tokens", OnErase.DELETE),
+    SubjectTable(OutboxMail, "mail_outbox", OnErase.DELETE),
+    SubjectTable(StaffAccessLog, "staff_access", OnErase.ANONYMISE),
+)
+"""Every table with an account holder's personal data. ``tests/identity/test_subjects.py``
+checks that no PII-annotated table is missing."""
+
+EMPLOYEE_TABLES = frozenset({"staff_users"})
+"""Staff members' own data: employee records (privacy statement: 'Als u werkt bij Parcel
+Pro'), handled by HR, not by account holders' requests."""
+
+
+async def matching_account_ids(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID | None,
+    email: str | None,
+    phone: str | None,
+) -> list[uuid.UUID]:
+    conditions = []
+    if account_id is not None:
+        conditions.append(Account.id == account_id)
+    if email is not None:
+        conditions.append(func.lower(Account.email) == func.lower(email))
+    if phone is not None:
+        conditions.append(Account.phone == phone)
+    if not conditions:
+        return []
+    return list((await session.scalars(select(Account.id).where(or_(*conditions)))).all())
+
+
+async def iter_rows(
+    session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 500
+) -> AsyncIterator[Any]:
+    """The subject's rows of one table, in keyset batches (bounded memory)."""
+    after: uuid.UUID | None = None
+    id_column = entry.model.id
+    while True:
+        statement = select(entry.model).where(entry.link.in_(ids)).order_by(id_column).limit(batch)
+        if after is not None:
+            statement = statement.where(id_column > after)
+        rows = (await session.scalars(statement)).all()
+        for row in rows:
+            yield row
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
+        session.expunge_all()
+
+
+async def delete_rows(session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID]) -> int:
+    result = await session.execute(
+        delete(entry.model).where(entry.link.in_(ids)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def update_rows(
+    session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], values: dict[str, Any]
+) -> int:
+    result = await session.execute(
+        update(entry.model)
+        .where(entry.link.in_(ids))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def stored_result(
+    session: AsyncSession, request_id: str, operation: str
+) -> dict[str, Any] | None:
+    statement = select(SubjectRequestResult.response).where(
+        SubjectRequestResult.request_id == request_id,
+        SubjectRequestResult.operation == operation,
+    )
+    response: dict[str, Any] | None = await session.scalar(statement)
+    return response
+
+
+async def store_result(
+    session: AsyncSession, request_id: str, operation: str, response: dict[str, Any]
+) -> bool:
+    """False when a concurrent call with the same request id stored its answer first."""
+    try:
+        async with session.begin_nested():
+            session.add(
+                SubjectRequestResult(request_id=request_id, operation=operation, response=response)
+            )
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,75 @@
+"""Bodies and answers of ``/internal/v1/subjects/...`` (decision 0004)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from libs.common.validation import Email, Phone
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: uuid.UUID | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Subject:
+        if self.account_id is None and self.email is None and self.phone is None:
+            raise ValueError("give at least one of account_id, email, phone")
+        return self
+
+
+class SubjectCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Subject
+    request_id: str = Field(
+        min_length=1, max_length=128, description="The privacy request's id: retries are no-ops."
+    )
+
+
+class Basis(StrEnum):
+    RESTRICTION = "restriction"  # AVG art. 18
+    OBJECTION = "objection"  # AVG art. 21
+
+
+class RestrictCall(SubjectCall):
+    restricted: bool
+    basis: Basis
+
+
+class RectifyCall(SubjectCall):
+    changes: dict[str, Any] = Field(
+        min_length=1, description="Field names of the account and their corrected values."
+    )
+
+
+class KeptField(BaseModel):
+    table: str
+    field: str
+    category: str
+    reason: str
+    retain_years: int | None
+
+
+class EraseResult(BaseModel):
+    service: str
+    erased: dict[str, int]
+    kept: list[KeptField]
+
+
+class RestrictResult(BaseModel):
+    service: str
+    restricted: dict[str, int]
+
+
+class RectifyResult(BaseModel):
+    service: str
+    rectified: dict[str, int]
+    fields: list[str]

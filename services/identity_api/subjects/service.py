@@ -1,0 +1,167 @@
+"""Data-subject requests over identity's data, driven by the columns' PII annotations.
+
+Export (AVG art. 15 and 20) streams every annotated table's rows of the subject; erasure
+(art. 17) deletes rows that exist only for the subject and anonymises the rest, keeping what a
+legal obligation keeps (reported in ``kept``); restriction (art. 18) and objection (art. 21)
+flag the account; rectification (art. 16) applies validated changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from libs.common.crypto import FieldCipher
+from libs.common.errors import ValidationFailed, validation_errors
+from libs.common.pii import erasure_values, export_row, retained_fields
+from services.identity_api.accounts.schemas import AccountUpdate
+from services.identity_api.accounts.service import apply_changes, iban_context
+from services.identity_api.auth.service import Context
+from services.identity_api.models import Account
+from services.identity_api.subjects import repository
+from services.identity_api.subjects.repository import SUBJECT_TABLES, OnErase, SubjectTable
+from services.identity_api.subjects.schemas import (
+    Basis,
+    EraseResult,
+    KeptField,
+    RectifyResult,
+    RestrictResult,
+    Subject,
+)
+
+SERVICE = "identity"
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+
+async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
+    return await repository.matching_account_ids(
+        session, account_id=subject.account_id, email=subject.email, phone=subject.phone
+    )
+
+
+def _record(cipher: FieldCipher, entry: SubjectTable, row: Any) -> dict[str, Any]:
+    record = export_row(entry.table, row)
+    if isinstance(row, Account):
+        # The subject gets their own IBAN back in clear, not our ciphertext.
+        sealed = record.pop("iban_encrypted", None)
+        record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
+    return record
+
+
+async def export(
+    sessionmaker: async_sessionmaker[AsyncSession], cipher: FieldCipher, subject: Subject
+) -> AsyncIterator[bytes]:
+    """NDJSON lines, produced in batches while the response streams."""
+    async with sessionmaker() as session:
+        ids = await _ids(session, subject)
+        if not ids:
+            return
+        for entry in SUBJECT_TABLES:
+            async for row in repository.iter_rows(session, entry, ids):
+                line = {
+                    "category": entry.category,
+                    "table": entry.table.name,
+                    "record": _record(cipher, entry, row),
+                }
+                yield orjson.dumps(line) + b"\n"
+
+
+async def erase(
+    session: AsyncSession, ctx: Context, subject: Subject, request_id: str
+) -> EraseResult:
+    stored = await repository.stored_result(session, request_id, "erase")
+    if stored is not None:
+        return EraseResult.model_validate(stored)
+    ids = await _ids(session, subject)
+    erased: dict[str, int] = {}
+    kept: list[KeptField] = []
+    if ids:
+        retain_until = ctx.now + timedelta(days=365 * ctx.runtime.settings.fiscal_retention_years)
+        for entry in SUBJECT_TABLES:
+            if entry.on_erase is OnErase.DELETE:
+                count = await repository.delete_rows(session, entry, ids)
+            else:
+                values = erasure_values(entry.table)
+                if entry.model is Account:
+                    values |= {
+                        "erased_at": ctx.now,
+                        "retain_until": retain_until,
+                        "email_verified_at": None,
+                        "updated_at": ctx.now,
+                    }
+                count = await repository.update_rows(session, entry, ids, values)
+                if count:
+                    kept += [KeptField(**f.as_dict()) for f in retained_fields(entry.table)]
+            if count:
+                erased[entry.table.name] = count
+        ctx.runtime.api_key_cache.clear()
+    result = EraseResult(service=SERVICE, erased=erased, kept=kept)
+    return await _remember(session, request_id, "erase", result)
+
+
+async def restrict(
+    session: AsyncSession, subject: Subject, request_id: str, *, restricted: bool, basis: Basis
+) -> RestrictResult:
+    operation = f"restrict-{basis.value}-{'on' if restricted else 'off'}"
+    stored = await repository.stored_result(session, request_id, operation)
+    if stored is not None:
+        return RestrictResult.model_validate(stored)
+    ids = await _ids(session, subject)
+    column = "processing_restricted" if basis is Basis.RESTRICTION else "processing_objected"
+    accounts = SUBJECT_TABLES[0]
+    count = await repository.update_rows(session, accounts, ids, {column: restricted}) if ids else 0
+    result = RestrictResult(
+        service=SERVICE, restricted={accounts.table.name: count} if count else {}
+    )
+    return await _remember(session, request_id, operation, result)
+
+
+async def rectify(
+    session: AsyncSession,
+    ctx: Context,
+    subject: Subject,
+    request_id: str,
+    changes: dict[str, Any],
+) -> RectifyResult:
+    stored = await repository.stored_result(session, request_id, "rectify")
+    if stored is not None:
+        return RectifyResult.model_validate(stored)
+    try:
+        update = AccountUpdate.model_validate(changes)
+    except ValidationError as exc:
+        errors = validation_errors(
+            [{**err, "loc": ("body", "changes", *err["loc"])} for err in exc.errors()]
+        )
+        raise ValidationFailed(
+            "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors
+        ) from exc
+    fields: set[str] = set()
+    count = 0
+    for account_id in await _ids(session, subject):
+        account = await session.get(Account, account_id)
+        if account is None or account.erased_at is not None:
+            continue
+        changed = await apply_changes(session, ctx, account, update, field_prefix="changes.")
+        if changed:
+            count += 1
+            fields.update(changed)
+    result = RectifyResult(
+        service=SERVICE, rectified={"accounts": count} if count else {}, fields=sorted(fields)
+    )
+    return await _remember(session, request_id, "rectify", result)
+
+
+async def _remember(
+    session: AsyncSession, request_id: str, operation: str, result: ResultT
+) -> ResultT:
+    response = result.model_dump(mode="json")
+    if not await repository.store_result(session, request_id, operation, response):
+        stored = await repository.stored_result(session, request_id, operation)
+        return type(result).model_validate(stored)
+    return result
