@@ -9,8 +9,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from libs.common.db import Database
+from libs.common.logging import get_logger
 from libs.common.errors import ServiceUnavailable, problem_responses
 from libs.common.migrations import current_revisions
+
+
+log = get_logger("health")
 
 
 class Health(BaseModel):
@@ -41,6 +45,7 @@ def build_health_router(service: str) -> APIRouter:
                     await session.execute(text("SELECT 1"))
                     current = await current_revisions(await session.connection(), version_table)
         except Exception as exc:
+            log.warning("not_ready", reason=type(exc).__name__, error=str(exc)[:300])
             raise ServiceUnavailable("database unreachable") from exc
         if current != heads:
             raise ServiceUnavailable("database migrations are not at head")
