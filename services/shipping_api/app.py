@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from libs.common.app import Overrides, ServiceDefinition, build_app
-from services.shipping_api.models import RequestLog
+from libs.common.idempotency import IdempotencyStore
+from services.shipping_api.carriers.catalogue import rate_table
+from services.shipping_api.models import IdempotencyKey, RequestLog
+from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.shipments.endpoints import router as shipments_router
+from services.shipping_api.shipments.lifecycle import Outboxes
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
+
+OPENAPI_TAGS = [
+    {"name": "shipments", "description": "Create, list, read, cancel shipments; the sandbox."},
+]
+
+
+def _collaborators(settings: ShippingSettings):  # type: ignore[no-untyped-def]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.blind_index = BlindIndex(settings.blind_index_key)
+        app.state.rate_table = rate_table()
+        app.state.idempotency = IdempotencyStore(
+            IdempotencyKey, ttl=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+        app.state.outboxes = Outboxes(
+            webhook_retry=timedelta(hours=settings.webhook_retry_hours),
+            mail_retry=timedelta(hours=settings.mail_retry_hours),
+        )
+        yield
+
+    return lifespan
 
 
 def create_app(
@@ -23,8 +52,10 @@ def create_app(
         title="Parcel Pro Shipping API",
         description="Shipments, labels, track & trace, notifications and reports.",
         version=VERSION,
-        routers=[],
+        routers=[shipments_router],
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
+        openapi_tags=OPENAPI_TAGS,
+        lifespans=[_collaborators(settings)],
     )
     return build_app(definition, overrides)
