@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.idempotency import IdempotencyStore
 from services.shipping_api.carriers.catalogue import rate_table
+from services.shipping_api.labels.endpoints import router as labels_router
+from services.shipping_api.labels.sender import SenderDirectory
 from services.shipping_api.models import IdempotencyKey, RequestLog
 from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.settings import ShippingSettings
@@ -23,6 +25,7 @@ VERSION = "0.1.0"
 
 OPENAPI_TAGS = [
     {"name": "shipments", "description": "Create, list, read, cancel shipments; the sandbox."},
+    {"name": "labels", "description": "A6 PDF and ZPL labels with a Code 128 barcode."},
 ]
 
 
@@ -38,6 +41,9 @@ def _collaborators(settings: ShippingSettings):  # type: ignore[no-untyped-def]
             webhook_retry=timedelta(hours=settings.webhook_retry_hours),
             mail_retry=timedelta(hours=settings.mail_retry_hours),
         )
+        app.state.senders = SenderDirectory(
+            app.state.identity, app.state.service_tokens, ttl_seconds=settings.sender_cache_seconds
+        )
         yield
 
     return lifespan
@@ -52,7 +58,7 @@ def create_app(
         title="Parcel Pro Shipping API",
         description="Shipments, labels, track & trace, notifications and reports.",
         version=VERSION,
-        routers=[shipments_router],
+        routers=[shipments_router, labels_router],
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
         openapi_tags=OPENAPI_TAGS,

@@ -4,7 +4,7 @@ local token issuer and a test double of identity."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import stamina
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,6 +133,14 @@ async def start_shipping(
                 headers=bearer(issuer.api_keys.issue(account_id)),
                 test_headers=bearer(issuer.api_keys.issue(account_id, mode="test")),
             )
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    """Calls to identity are retried with backoff; tests need not wait for it."""
+    stamina.set_testing(True, attempts=2)
+    yield
+    stamina.set_testing(False)
 
 
 @pytest.fixture
