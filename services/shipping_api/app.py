@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.idempotency import IdempotencyStore
 from services.shipping_api.carriers.catalogue import rate_table
+from services.shipping_api.carriers.endpoints import router as carriers_router
 from services.shipping_api.labels.endpoints import router as labels_router
 from services.shipping_api.labels.sender import SenderDirectory
 from services.shipping_api.models import IdempotencyKey, RequestLog
@@ -19,6 +20,7 @@ from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.endpoints import router as shipments_router
 from services.shipping_api.shipments.lifecycle import Outboxes
+from services.shipping_api.tracking.endpoints import router as tracking_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
@@ -26,6 +28,8 @@ VERSION = "0.1.0"
 OPENAPI_TAGS = [
     {"name": "shipments", "description": "Create, list, read, cancel shipments; the sandbox."},
     {"name": "labels", "description": "A6 PDF and ZPL labels with a Code 128 barcode."},
+    {"name": "tracking", "description": "Public track & trace."},
+    {"name": "carriers", "description": "Status events pushed by carriers (HMAC-signed)."},
 ]
 
 
@@ -58,7 +62,7 @@ def create_app(
         title="Parcel Pro Shipping API",
         description="Shipments, labels, track & trace, notifications and reports.",
         version=VERSION,
-        routers=[shipments_router, labels_router],
+        routers=[shipments_router, labels_router, tracking_router, carriers_router],
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
         openapi_tags=OPENAPI_TAGS,

@@ -91,7 +91,7 @@ class Shipping:
         return settings
 
 
-def test_settings(base: ShippingSettings, **changes: Any) -> ShippingSettings:
+def settings_for(base: ShippingSettings, **changes: Any) -> ShippingSettings:
     values: dict[str, Any] = {
         "outbox_worker_enabled": False,
         "purge_in_process": False,
@@ -147,5 +147,5 @@ def _no_retry_waits() -> Iterator[None]:
 async def shipping(
     shipping_settings: ShippingSettings, issuer: TokenIssuer
 ) -> AsyncIterator[Shipping]:
-    async with start_shipping(test_settings(shipping_settings), issuer) as harness:
+    async with start_shipping(settings_for(shipping_settings), issuer) as harness:
         yield harness
