@@ -14,21 +14,21 @@ import httpx
 import pytest
 import stamina
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Overrides
 from libs.common.auth import ServiceScope
 from libs.common.clock import ManualClock
-from libs.common.db import Database
+from libs.common.db import Database, create_engine
 from libs.common.mail import Mailer
 from services.shipping_api.app import create_app
-from services.shipping_api.models import Shipment
+from services.shipping_api.models import Shipment, WebhookEndpoint
 from services.shipping_api.settings import ShippingSettings
 from tests.support.db import rolled_back
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_factories import shipment_body
-from tests.support.shipping_identity import IdentityDouble
+from tests.support.shipping_identity import IdentityDouble, IdentityOrNetwork
 from tests.support.tokens import TokenIssuer, bearer
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -108,15 +108,20 @@ async def start_shipping(
     *,
     mailer: Mailer | None = None,
     clock: ManualClock | None = None,
+    committed: bool = False,
 ) -> AsyncIterator[Shipping]:
+    """``committed``: a real database instead of one rolled-back transaction, for tests whose
+    background tasks use the database at the same time as requests (one test connection cannot
+    interleave them). Such tests clean up after themselves with :func:`delete_account_rows`."""
     identity = IdentityDouble()
     account_id = uuid.uuid4()
     identity.add(account_id)
     clock = clock or ManualClock(NOW)
-    async with rolled_back(settings) as database:
+    databases = committed_database(settings) if committed else rolled_back(settings)
+    async with databases as database:
         overrides = Overrides(
             database=database,
-            http_transport=identity.transport(),
+            http_transport=IdentityOrNetwork(identity, settings.identity_url),
             clock=clock,
             authenticator=issuer.authenticator(),
             mailer=mailer,
@@ -133,6 +138,22 @@ async def start_shipping(
                 headers=bearer(issuer.api_keys.issue(account_id)),
                 test_headers=bearer(issuer.api_keys.issue(account_id, mode="test")),
             )
+
+
+@asynccontextmanager
+async def committed_database(settings: ShippingSettings) -> AsyncIterator[Database]:
+    database = Database(create_engine(settings.database_url, schema=settings.db_schema))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def delete_account_rows(database: Database, account_id: uuid.UUID) -> None:
+    async with database.session() as session:
+        for model in (WebhookEndpoint, Shipment):
+            await session.execute(delete(model).where(model.account_id == account_id))
+        await session.commit()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from services.shipping_api.shipments.tracking_codes import (
     new_tracking_code,
     normalise_tracking_code,
 )
-from tests.shipping.conftest import Shipping, start_shipping, settings_for
+from tests.shipping.conftest import Shipping, settings_for, start_shipping
 from tests.support.shipping_carriers import carrier_event, push_event
 
 PERSONAL = ("Jan Jansen", "Griede", "jan.jansen@example.nl", "+31612345678", "3191")
@@ -92,7 +92,8 @@ async def test_unknown_and_mistyped_codes_are_the_same_404(shipping: Shipping) -
 
 
 async def test_tracking_is_rate_limited_per_client(
-    shipping_settings, issuer  # type: ignore[no-untyped-def]
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = settings_for(shipping_settings, tracking_rate_limit="3/minute")
     async with start_shipping(settings, issuer) as shipping:
@@ -106,7 +107,8 @@ async def test_tracking_is_rate_limited_per_client(
 
 
 async def test_postcode_guessing_is_limited_per_code(
-    shipping_settings, issuer  # type: ignore[no-untyped-def]
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = settings_for(shipping_settings, tracking_postcode_rate_limit="2/hour")
     async with start_shipping(settings, issuer) as shipping:
@@ -121,7 +123,9 @@ async def test_postcode_guessing_is_limited_per_code(
 async def test_carrier_events_move_the_status_and_replays_are_ignored(shipping: Shipping) -> None:
     body = await shipping.create()
     code = body["tracking_code"]
-    first = await push_event(shipping.client, "postnl", carrier_event(code, "handed_to_carrier", "a"))
+    first = await push_event(
+        shipping.client, "postnl", carrier_event(code, "handed_to_carrier", "a")
+    )
     assert first.status_code == 200, first.text
     assert first.json()["duplicate"] is False
     replay = await push_event(
@@ -134,7 +138,9 @@ async def test_carrier_events_move_the_status_and_replays_are_ignored(shipping: 
             shipping.client, "postnl", carrier_event(code, status, f"b{index}")
         )
         assert response.status_code == 200, response.text
-    events = await shipping.client.get(f"/v1/shipments/{body['id']}/events", headers=shipping.headers)
+    events = await shipping.client.get(
+        f"/v1/shipments/{body['id']}/events", headers=shipping.headers
+    )
     statuses = [e["status"] for e in events.json()]
     assert statuses == [
         "created",

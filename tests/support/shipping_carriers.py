@@ -26,9 +26,7 @@ async def push_event(
     )
 
 
-def carrier_event(
-    tracking_code: str, status: str, event_id: str, **changes: Any
-) -> dict[str, Any]:
+def carrier_event(tracking_code: str, status: str, event_id: str, **changes: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event_id": event_id,
         "tracking_code": tracking_code,

@@ -78,3 +78,22 @@ class IdentityDouble:
                 200, content=orjson.dumps(account), headers={"content-type": "application/json"}
             )
         return httpx.Response(404, json={"title": "not found"})
+
+
+class IdentityOrNetwork(httpx.AsyncBaseTransport):
+    """The app's one outgoing transport in a test: calls to identity's address go to the
+    double, everything else (webhook receivers on loopback) to the real network stack."""
+
+    def __init__(self, identity: IdentityDouble, identity_url: str) -> None:
+        self.identity = httpx.MockTransport(identity.handle)
+        self.network = httpx.AsyncHTTPTransport()
+        url = httpx.URL(identity_url)
+        self.identity_origin = (url.host, url.port)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if (request.url.host, request.url.port) == self.identity_origin:
+            return await self.identity.handle_async_request(request)
+        return await self.network.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.network.aclose()

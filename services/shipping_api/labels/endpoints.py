@@ -1,4 +1,5 @@
-"""Labels: one shipment's (``GET /v1/shipments/{id}/label``) or many at once (``POST /v1/labels``)."""
+"""Labels: one shipment's (``GET /v1/shipments/{id}/label``) or many in one document
+(``POST /v1/labels``)."""
 
 from __future__ import annotations
 
