@@ -1,0 +1,135 @@
+"""Retention: recipient data kept at least three months after a final status, then erased."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from services.shipping_api.models import Shipment, ShipmentEvent
+from services.shipping_api.retention.service import purge_expired_recipients, run_retention
+from services.shipping_api.settings import ShippingSettings
+from tests.shipping.conftest import Shipping
+from tests.support.shipping_carriers import carrier_event, push_event
+
+
+async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
+    code = str(shipment["tracking_code"])
+    for status in ("handed_to_carrier", "out_for_delivery", "delivered"):
+        response = await push_event(
+            shipping.client, "postnl", carrier_event(code, status, f"{code}-{status}")
+        )
+        assert response.status_code == 200
+
+
+async def purge(shipping: Shipping, batch_size: int = 1000) -> int:
+    report = await purge_expired_recipients(
+        shipping.database.sessionmaker,
+        now=shipping.clock.now(),
+        retention_days=shipping.settings.recipient_retention_days,
+        batch_size=batch_size,
+    )
+    return report.shipments
+
+
+def test_retention_below_three_months_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="at least 90"):
+        ShippingSettings(recipient_retention_days=89, environment="test")
+    assert ShippingSettings(recipient_retention_days=120, environment="test")
+
+
+async def test_purge_erases_exactly_the_expired_recipients(shipping: Shipping) -> None:
+    old = await shipping.create(reference="OLD-1")
+    await deliver(shipping, old)
+    shipping.clock.advance(timedelta(days=10))
+    recent = await shipping.create(reference="RECENT-1")
+    await deliver(shipping, recent)
+    open_shipment = await shipping.create(reference="OPEN-1")
+
+    shipping.clock.advance(timedelta(days=85))  # old: 95 days final, recent: 85 days
+    assert await purge(shipping) == 1
+
+    erased = await shipping.stored(old["id"])
+    assert erased.recipient_name is None
+    assert erased.recipient_street is None
+    assert erased.recipient_email is None
+    assert erased.recipient_phone is None
+    assert erased.recipient_email_index is None
+    assert erased.reference is None
+    assert erased.recipient_erased_at == shipping.clock.now()
+    # Counts stay: status, dates, postcode area, country, price, tracking code.
+    assert erased.status == "delivered"
+    assert erased.postcode_area == "3191"
+    assert erased.country_code == "NL"
+    assert erased.price_cents == old["price"]["amount_cents"]  # type: ignore[index]
+    assert erased.tracking_code == old["tracking_code"]
+    async with shipping.session() as session:
+        cities = (
+            await session.scalars(
+                select(ShipmentEvent.city).where(
+                    ShipmentEvent.shipment_id == uuid.UUID(str(old["id"]))
+                )
+            )
+        ).all()
+    assert set(cities) == {None}
+
+    for kept in (recent, open_shipment):
+        assert (await shipping.stored(str(kept["id"]))).recipient_name == "Jan Jansen"
+
+    api = await shipping.client.get(f"/v1/shipments/{old['id']}", headers=shipping.headers)
+    assert api.json()["recipient"] is None
+    assert api.json()["status"] == "delivered"
+
+
+async def test_purge_is_idempotent_and_works_in_batches(shipping: Shipping) -> None:
+    shipments = [await shipping.create(reference=f"B-{i}") for i in range(5)]
+    for shipment in shipments:
+        await deliver(shipping, shipment)
+    shipping.clock.advance(timedelta(days=91))
+    report = await purge_expired_recipients(
+        shipping.database.sessionmaker,
+        now=shipping.clock.now(),
+        retention_days=90,
+        batch_size=2,
+    )
+    assert report.shipments == 5
+    assert report.batches == 3
+    assert await purge(shipping) == 0
+    async with shipping.session() as session:
+        remaining = await session.scalar(
+            select(func.count()).select_from(Shipment).where(Shipment.recipient_name.is_not(None))
+        )
+    assert remaining == 0
+
+
+async def test_longer_configured_retention_keeps_data_longer(shipping: Shipping) -> None:
+    shipment = await shipping.create()
+    await deliver(shipping, shipment)
+    shipping.clock.advance(timedelta(days=100))
+    settings = shipping.settings.model_copy(update={"recipient_retention_days": 180})
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.shipments == 0
+    shipping.clock.advance(timedelta(days=81))
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.shipments == 1
+
+
+def test_purge_command_runs_against_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.shipping_api.__main__ import main
+
+    database = tmp_path / "shipping.db"
+    monkeypatch.setenv("SHIPPING_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("SHIPPING_REQUEST_LOG_TO_DB", "false")
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "migrate"])
+    assert main() == 0
+    monkeypatch.setattr(
+        "sys.argv", ["python -m services.shipping_api", "purge", "--now", "2027-03-01T00:00:00Z"]
+    )
+    assert main() == 0
