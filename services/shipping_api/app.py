@@ -16,11 +16,14 @@ from services.shipping_api.carriers.endpoints import router as carriers_router
 from services.shipping_api.labels.endpoints import router as labels_router
 from services.shipping_api.labels.sender import SenderDirectory
 from services.shipping_api.models import IdempotencyKey, RequestLog
+from services.shipping_api.notes.endpoints import router as notes_router
 from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.recipients.blind_index import BlindIndex
+from services.shipping_api.reports.endpoints import router as reports_router
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.endpoints import router as shipments_router
 from services.shipping_api.shipments.lifecycle import Outboxes
+from services.shipping_api.subjects.endpoints import router as subjects_router
 from services.shipping_api.tracking.endpoints import router as tracking_router
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
 from services.shipping_api.webhooks.endpoints import router as webhooks_router
@@ -38,6 +41,9 @@ OPENAPI_TAGS = [
     {"name": "tracking", "description": "Public track & trace."},
     {"name": "carriers", "description": "Status events pushed by carriers (HMAC-signed)."},
     {"name": "webhooks", "description": "Signed shipment events to your endpoints; delivery log."},
+    {"name": "support notes", "description": "Staff only: the contact history of a shipment."},
+    {"name": "reports", "description": "Anonymous counts (k-anonymous, no restricted subjects)."},
+    {"name": "internal", "description": "Data-subject calls of privacy_api (service tokens)."},
 ]
 
 
@@ -94,6 +100,9 @@ def create_app(
             tracking_router,
             carriers_router,
             webhooks_router,
+            notes_router,
+            reports_router,
+            subjects_router,
         ],
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
