@@ -259,7 +259,7 @@ class IdempotencyStore:
                         existing.locked_until = now + self.lock_timeout
                         await session.commit()
                         return IdempotencyClaim(self, request_session, existing.id)
-                row = model(
+                row = model(  # type: ignore[call-arg]  # the concrete table's constructor
                     scope=scope,
                     key=key,
                     fingerprint=fingerprint,

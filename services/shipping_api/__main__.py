@@ -1,4 +1,5 @@
-"""``python -m services.shipping_api serve|migrate|downgrade|purge-request-log|purge|deliver-outbox``"""
+"""``python -m services.shipping_api`` with ``serve``, ``migrate``, ``downgrade``,
+``purge-request-log``, ``purge`` and ``deliver-outbox``."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,12 +24,18 @@ from services.shipping_api.models import (
     WebhookDelivery,
 )
 
-SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+SHIPMENTS = _table(Shipment)
 CHILD_TABLES: tuple[tuple[Table, str], ...] = (
-    (ShipmentEvent.__table__, "shipment_id"),  # type: ignore[has-type]
-    (SupportNote.__table__, "shipment_id"),  # type: ignore[has-type]
-    (SupportAccess.__table__, "shipment_id"),  # type: ignore[has-type]
-    (WebhookDelivery.__table__, "shipment_id"),  # type: ignore[has-type]
+    (_table(ShipmentEvent), "shipment_id"),
+    (_table(SupportNote), "shipment_id"),
+    (_table(SupportAccess), "shipment_id"),
+    (_table(WebhookDelivery), "shipment_id"),
 )
 
 

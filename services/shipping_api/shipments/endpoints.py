@@ -37,7 +37,12 @@ from services.shipping_api.shipments.schemas import (
     SimulateRequest,
 )
 from services.shipping_api.shipments.tracking_codes import normalise_tracking_code
-from services.shipping_api.vocabulary import Carrier, ShipmentMode, ShipmentStatus
+from services.shipping_api.vocabulary import (
+    Carrier,
+    DeliveryService,
+    ShipmentMode,
+    ShipmentStatus,
+)
 
 router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
 
@@ -62,7 +67,7 @@ def shipment_read(shipment: Shipment, parcels: list[Parcel]) -> ShipmentRead:
         id=shipment.id,
         reference=shipment.reference,
         carrier=Carrier(shipment.carrier),
-        service=shipment.service,  # type: ignore[arg-type]
+        service=DeliveryService(shipment.service),
         status=ShipmentStatus(shipment.status),
         tracking_code=shipment.tracking_code,
         mode=ShipmentMode(shipment.mode),

@@ -322,14 +322,14 @@ async def create_bulk(
         prepared.append(ready)
     stored = await store_shipments(session, prepared, context)
     stored_ids = {item.id for item in stored}
-    for item in prepared:
-        if item.id in stored_ids:
-            results[item.index] = BulkItemResult(
-                index=item.index, status=201, shipment=item.summary()
+    for done in prepared:
+        if done.id in stored_ids:
+            results[done.index] = BulkItemResult(
+                index=done.index, status=201, shipment=done.summary()
             )
         else:
-            results[item.index] = BulkItemResult(
-                index=item.index,
+            results[done.index] = BulkItemResult(
+                index=done.index,
                 status=409,
                 errors=[
                     {

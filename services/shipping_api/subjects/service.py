@@ -202,10 +202,11 @@ async def export_subject(
                     yield _line(_table(model), row)
     if keys.account_id is not None:
         account = keys.account_id
-        for model in (WebhookEndpoint, WebhookDelivery, RequestLog):
-            async for batch in _keyset(sessionmaker, model, model.account_id == account):
+        owned: tuple[Any, ...] = (WebhookEndpoint, WebhookDelivery, RequestLog)
+        for owner in owned:
+            async for batch in _keyset(sessionmaker, owner, owner.account_id == account):
                 for row in batch:
-                    yield _line(_table(model), row)
+                    yield _line(_table(owner), row)
     restrictions = keys.restriction_rows()
     if restrictions:
         condition = or_(

@@ -41,8 +41,9 @@ def next_attempt(now: datetime, attempts: int) -> datetime:
     """30 s, 1 min, 2 min, 4 min ... capped at 2 h, with up to 10% jitter so a receiver that
     comes back is not hit by every retry at once."""
     delay = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
-    jitter = delay * (secrets.randbelow(1000) / 10_000)
-    return now + delay + jitter
+    jitter: timedelta = delay * (secrets.randbelow(1000) / 10_000)
+    moment: datetime = now + delay + jitter
+    return moment
 
 
 @dataclass(frozen=True, slots=True)

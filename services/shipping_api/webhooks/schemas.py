@@ -33,8 +33,8 @@ def _unique(events: list[WebhookEvent] | None) -> list[WebhookEvent] | None:
 class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(**URL_DESCRIPTION)  # type: ignore[arg-type]
-    events: list[WebhookEvent] = Field(**EVENTS_DESCRIPTION)  # type: ignore[arg-type]
+    url: str = Field(**URL_DESCRIPTION)
+    events: list[WebhookEvent] = Field(**EVENTS_DESCRIPTION)
     description: str | None = Field(None, max_length=200, examples=["Order status sync"])
 
     _dedupe = field_validator("events")(_unique)
@@ -43,8 +43,8 @@ class WebhookEndpointCreate(BaseModel):
 class WebhookEndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, **URL_DESCRIPTION)  # type: ignore[arg-type]
-    events: list[WebhookEvent] | None = Field(None, **EVENTS_DESCRIPTION)  # type: ignore[arg-type]
+    url: str | None = Field(None, **URL_DESCRIPTION)
+    events: list[WebhookEvent] | None = Field(None, **EVENTS_DESCRIPTION)
     description: str | None = Field(None, max_length=200)
     is_active: bool | None = Field(None, description="Pause (false) or resume (true) deliveries.")
 
