@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from libs.common.app import Overrides, ServiceDefinition, build_app
+from libs.common.app import Lifespan, Overrides, ServiceDefinition, build_app
 from libs.common.idempotency import IdempotencyStore
 from services.shipping_api.carriers.catalogue import rate_table
 from services.shipping_api.carriers.endpoints import router as carriers_router
@@ -47,7 +47,9 @@ OPENAPI_TAGS = [
 ]
 
 
-def _collaborators(settings: ShippingSettings):  # type: ignore[no-untyped-def]
+def _collaborators(settings: ShippingSettings) -> Lifespan:
+    """The service's own collaborators on ``app.state``, built from settings at start-up."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.blind_index = BlindIndex(settings.blind_index_key)
