@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from libs.common.db import Database, create_engine, uuid7
 from services.shipping_api.models import Shipment, ShipmentEvent
 from services.shipping_api.retention.service import purge_expired_recipients, run_retention
 from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.shipments.tracking_codes import new_tracking_code
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_carriers import carrier_event, push_event
 
@@ -118,18 +121,81 @@ async def test_longer_configured_retention_keeps_data_longer(shipping: Shipping)
     assert report.shipments == 1
 
 
-def test_purge_command_runs_against_a_database(
+def test_purge_command_erases_expired_recipients_in_a_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from services.shipping_api.__main__ import main
 
-    database = tmp_path / "shipping.db"
-    monkeypatch.setenv("SHIPPING_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shipping.db'}"
+    monkeypatch.setenv("SHIPPING_DATABASE_URL", url)
     monkeypatch.setenv("ENVIRONMENT", "test")
-    monkeypatch.setenv("SHIPPING_REQUEST_LOG_TO_DB", "false")
     monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "migrate"])
     assert main() == 0
+    delivered_at = datetime(2026, 11, 1, tzinfo=UTC)
+    expired, kept = asyncio.run(_seed(url, delivered_at))
     monkeypatch.setattr(
-        "sys.argv", ["python -m services.shipping_api", "purge", "--now", "2027-03-01T00:00:00Z"]
+        "sys.argv", ["python -m services.shipping_api", "purge", "--now", "2027-02-01T00:00:00Z"]
     )
+    assert main() == 0
+    names = asyncio.run(_names(url))
+    assert names == {expired: None, kept: "Piet Peters"}
+
+
+async def _seed(url: str, delivered_at: datetime) -> tuple[uuid.UUID, uuid.UUID]:
+    database = Database(create_engine(url))
+    ids = []
+    try:
+        async with database.session() as session:
+            for name, final_at in (
+                ("Jan Jansen", delivered_at),
+                ("Piet Peters", delivered_at + timedelta(days=10)),
+            ):
+                shipment_id = uuid7()
+                ids.append(shipment_id)
+                session.add(
+                    Shipment(
+                        id=shipment_id,
+                        account_id=uuid.uuid4(),
+                        mode="live",
+                        carrier="postnl",
+                        service="standard",
+                        status="delivered",
+                        tracking_code=new_tracking_code(),
+                        parcel_count=1,
+                        price_cents=495,
+                        currency="EUR",
+                        recipient_name=name,
+                        country_code="NL",
+                        postcode_area="3191",
+                        created_at=final_at,
+                        updated_at=final_at,
+                        status_changed_at=final_at,
+                        final_at=final_at,
+                    )
+                )
+            await session.commit()
+    finally:
+        await database.dispose()
+    return ids[0], ids[1]
+
+
+async def _names(url: str) -> dict[uuid.UUID, str | None]:
+    database = Database(create_engine(url))
+    try:
+        async with database.session() as session:
+            rows = (await session.execute(select(Shipment.id, Shipment.recipient_name))).all()
+    finally:
+        await database.dispose()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_deliver_outbox_command_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.shipping_api.__main__ import main
+
+    monkeypatch.setenv("SHIPPING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'out.db'}")
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "migrate"])
+    assert main() == 0
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "deliver-outbox", "--once"])
     assert main() == 0

@@ -58,7 +58,7 @@ async def erase_shipments(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    erased[SHIPMENTS.name] = _rowcount(result)
+    erased[str(SHIPMENTS.name)] = _rowcount(result)
     for table, column in CHILD_TABLES:
         child_values = erasure_values(table)
         if not child_values:
@@ -69,7 +69,7 @@ async def erase_shipments(
             .values(**child_values)
             .execution_options(synchronize_session=False)
         )
-        erased[table.name] = _rowcount(result)
+        erased[str(table.name)] = _rowcount(result)
     erased[IdempotencyKey.__tablename__] = await forget_keys(
         session, IdempotencyKey, resource_ids=ids
     )

@@ -263,7 +263,7 @@ async def erase_subject(session: AsyncSession, keys: SubjectKeys, *, now: dateti
                 .values(**(erasure_values(table) | extra))
                 .execution_options(synchronize_session=False)
             )
-            _add(erased, {table.name: _rowcount(result)})
+            _add(erased, {str(table.name): _rowcount(result)})
             touched.append(table)
         # Request-log entries are nothing but personal data: they go entirely.
         result = await session.execute(delete(RequestLog).where(RequestLog.account_id == account))
