@@ -1,11 +1,132 @@
-"""``python -m services.shipping_api serve|migrate|downgrade|purge-request-log``"""
+"""``python -m services.shipping_api`` with ``serve``, ``migrate``, ``downgrade``,
+``purge-request-log``, ``purge`` and ``deliver-outbox``."""
 
 from __future__ import annotations
 
-from libs.common.cli import main_for, run_cli
+import argparse
+import asyncio
+from datetime import UTC, datetime
+
+from libs.common.cli import Command, database_for, main_for, run_cli
+from libs.common.clock import Clock
+from libs.common.http import create_http_client
+from libs.common.logging import get_logger
+from libs.common.mail import mailer_from_settings
+from libs.common.settings import BaseServiceSettings
 from services.shipping_api.app import MIGRATIONS_DIR
 from services.shipping_api.models import RequestLog
+from services.shipping_api.notifications.sender import RecipientMailSender
+from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.webhooks.delivery import WebhookDispatcher
+from services.shipping_api.webhooks.secrets import SecretBox
+from services.shipping_api.webhooks.service import WebhookPolicy
+from services.shipping_api.webhooks.ssrf import Resolver
+from services.shipping_api.workers import drain_outboxes
+
+
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-11-25T03:00:00Z")
+    return moment.astimezone(UTC)
+
+
+def _configure_purge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now", type=_moment, help="purge as if it were this moment (RFC 3339); default: now"
+    )
+
+
+def _purge(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
+    assert isinstance(settings, ShippingSettings)  # noqa: S101
+    now = args.now or datetime.now(UTC)
+
+    async def purge() -> None:
+        database = database_for(settings)
+        try:
+            report = await run_retention(database.sessionmaker, settings, now=now)
+        finally:
+            await database.dispose()
+        get_logger("cli").info(
+            "retention_purged",
+            shipments=report.shipments,
+            batches=report.batches,
+            erased=report.erased,
+            webhook_deliveries=report.webhook_deliveries,
+            idempotency_keys=report.idempotency_keys,
+            request_log=report.request_log,
+        )
+
+    asyncio.run(purge())
+    return 0
+
+
+def _configure_deliver(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--once", action="store_true", help="deliver what is due now, then stop (for a CronJob)"
+    )
+
+
+def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
+    assert isinstance(settings, ShippingSettings)  # noqa: S101
+
+    async def deliver() -> None:
+        database = database_for(settings)
+        http = create_http_client(
+            service=settings.service_name, timeout_seconds=settings.webhook_timeout_seconds
+        )
+        policy = WebhookPolicy(
+            resolver=Resolver(),
+            allow_loopback=settings.webhook_allow_loopback,
+            secrets=SecretBox(settings.webhook_secret_key),
+        )
+        dispatcher = WebhookDispatcher(
+            database.sessionmaker,
+            http,
+            policy,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            batch_size=settings.outbox_batch_size,
+        )
+        mail = RecipientMailSender(
+            database.sessionmaker,
+            mailer_from_settings(
+                settings.smtp_url, var_dir=settings.var_dir, sender=settings.mail_from
+            ),
+            public_base_url=settings.public_base_url,
+            batch_size=settings.outbox_batch_size,
+        )
+        clock: Clock = Clock()
+        log = get_logger("cli")
+        try:
+            while True:
+                tried = await drain_outboxes(dispatcher, mail, clock)
+                log.info("outbox_drained", tried=tried)
+                if args.once:
+                    return
+                await asyncio.sleep(settings.outbox_poll_seconds)
+        finally:
+            await http.aclose()
+            await database.dispose()
+
+    asyncio.run(deliver())
+    return 0
+
+
+COMMANDS = [
+    Command(
+        name="purge",
+        help="erase recipient data past retention; expire delivery log, keys, request log",
+        configure=_configure_purge,
+        run=_purge,
+    ),
+    Command(
+        name="deliver-outbox",
+        help="deliver pending webhooks and recipient e-mails (a worker outside the API process)",
+        configure=_configure_deliver,
+        run=_deliver,
+    ),
+]
 
 
 def main() -> int:
@@ -14,6 +135,7 @@ def main() -> int:
         app_factory="services.shipping_api.app:create_app",
         migrations_dir=MIGRATIONS_DIR,
         request_log_model=RequestLog,
+        commands=COMMANDS,
     )
 
 

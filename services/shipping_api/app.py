@@ -2,16 +2,89 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from libs.common.app import Overrides, ServiceDefinition, build_app
-from services.shipping_api.models import RequestLog
+from libs.common.app import Lifespan, Overrides, ServiceDefinition, build_app
+from libs.common.idempotency import IdempotencyStore
+from services.shipping_api.carriers.catalogue import rate_table
+from services.shipping_api.carriers.endpoints import router as carriers_router
+from services.shipping_api.labels.endpoints import router as labels_router
+from services.shipping_api.labels.sender import SenderDirectory
+from services.shipping_api.models import IdempotencyKey, RequestLog
+from services.shipping_api.notes.endpoints import router as notes_router
+from services.shipping_api.notifications.sender import RecipientMailSender
+from services.shipping_api.recipients.blind_index import BlindIndex
+from services.shipping_api.reports.endpoints import router as reports_router
 from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.shipments.endpoints import router as shipments_router
+from services.shipping_api.shipments.lifecycle import Outboxes
+from services.shipping_api.subjects.endpoints import router as subjects_router
+from services.shipping_api.tracking.endpoints import router as tracking_router
+from services.shipping_api.webhooks.delivery import WebhookDispatcher
+from services.shipping_api.webhooks.endpoints import router as webhooks_router
+from services.shipping_api.webhooks.secrets import SecretBox
+from services.shipping_api.webhooks.service import WebhookPolicy
+from services.shipping_api.webhooks.ssrf import Resolver
+from services.shipping_api.workers import outbox_worker, retention_worker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION = "0.1.0"
+
+OPENAPI_TAGS = [
+    {"name": "shipments", "description": "Create, list, read, cancel shipments; the sandbox."},
+    {"name": "labels", "description": "A6 PDF and ZPL labels with a Code 128 barcode."},
+    {"name": "tracking", "description": "Public track & trace."},
+    {"name": "carriers", "description": "Status events pushed by carriers (HMAC-signed)."},
+    {"name": "webhooks", "description": "Signed shipment events to your endpoints; delivery log."},
+    {"name": "support notes", "description": "Staff only: the contact history of a shipment."},
+    {"name": "reports", "description": "Anonymous counts (k-anonymous, no restricted subjects)."},
+    {"name": "internal", "description": "Data-subject calls of privacy_api (service tokens)."},
+]
+
+
+def _collaborators(settings: ShippingSettings) -> Lifespan:
+    """The service's own collaborators on ``app.state``, built from settings at start-up."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.blind_index = BlindIndex(settings.blind_index_key)
+        app.state.rate_table = rate_table()
+        app.state.idempotency = IdempotencyStore(
+            IdempotencyKey, ttl=timedelta(hours=settings.idempotency_ttl_hours)
+        )
+        app.state.outboxes = Outboxes(
+            webhook_retry=timedelta(hours=settings.webhook_retry_hours),
+            mail_retry=timedelta(hours=settings.mail_retry_hours),
+        )
+        app.state.senders = SenderDirectory(
+            app.state.identity, app.state.service_tokens, ttl_seconds=settings.sender_cache_seconds
+        )
+        app.state.webhook_policy = WebhookPolicy(
+            resolver=Resolver(),
+            allow_loopback=settings.webhook_allow_loopback,
+            secrets=SecretBox(settings.webhook_secret_key),
+        )
+        app.state.webhook_dispatcher = WebhookDispatcher(
+            app.state.database.sessionmaker,
+            app.state.http,
+            app.state.webhook_policy,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            batch_size=settings.outbox_batch_size,
+        )
+        app.state.recipient_mail = RecipientMailSender(
+            app.state.database.sessionmaker,
+            app.state.mailer,
+            public_base_url=settings.public_base_url,
+            batch_size=settings.outbox_batch_size,
+        )
+        yield
+
+    return lifespan
 
 
 def create_app(
@@ -23,8 +96,23 @@ def create_app(
         title="Parcel Pro Shipping API",
         description="Shipments, labels, track & trace, notifications and reports.",
         version=VERSION,
-        routers=[],
+        routers=[
+            shipments_router,
+            labels_router,
+            tracking_router,
+            carriers_router,
+            webhooks_router,
+            notes_router,
+            reports_router,
+            subjects_router,
+        ],
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
+        openapi_tags=OPENAPI_TAGS,
+        lifespans=[
+            _collaborators(settings),
+            outbox_worker(settings),
+            retention_worker(settings),
+        ],
     )
     return build_app(definition, overrides)

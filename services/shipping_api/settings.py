@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import BaseServiceSettings
+
+CARRIER_NAMES = ("postnl", "dhl", "dpd", "gls", "ups")
+MINIMUM_RECIPIENT_RETENTION_DAYS = 90
 
 
 class ShippingSettings(BaseServiceSettings):
@@ -14,3 +18,78 @@ class ShippingSettings(BaseServiceSettings):
 
     service_name = "shipping"
     default_port = 8002
+
+    recipient_retention_days: int = Field(MINIMUM_RECIPIENT_RETENTION_DAYS, le=3650)
+    """Days recipient personal data is kept after a shipment reaches a final status."""
+    purge_in_process: bool | None = None
+    """Run the recipient purge inside the service. Defaults to true in development only;
+    elsewhere a scheduled ``python -m services.shipping_api purge`` (a CronJob) does it."""
+    purge_interval_seconds: float = Field(3600.0, gt=0, le=86_400)
+    purge_batch_size: int = Field(1000, ge=1, le=50_000)
+
+    blind_index_key: str = ""
+    """Key of the keyed blind index over recipients' e-mail and phone (HMAC-SHA256)."""
+    webhook_secret_key: str = ""
+    """Key that encrypts webhook signing secrets at rest (AES-GCM)."""
+    carrier_secrets: dict[str, str] = Field(default_factory=dict)
+    """Per-carrier HMAC secret of pushed status events, as JSON: ``{"postnl": "..."}``."""
+
+    webhook_allow_loopback: bool = False
+    """Development only: allow webhook receivers on 127.0.0.0/8 and ::1."""
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_retry_hours: float = Field(24.0, gt=0, le=72)
+    webhook_log_retention_days: int = Field(30, ge=1, le=365)
+    outbox_worker_enabled: bool = True
+    outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
+    outbox_batch_size: int = Field(50, ge=1, le=1000)
+    mail_retry_hours: float = Field(24.0, gt=0, le=72)
+
+    tracking_rate_limit: str = "60/minute"
+    """Public tracking look-ups per client address."""
+    tracking_postcode_rate_limit: str = "10/hour"
+    """Postcode attempts per tracking code (so a postcode cannot be guessed)."""
+    sender_cache_seconds: float = Field(60.0, ge=0, le=3600)
+    idempotency_ttl_hours: float = Field(24.0, gt=0, le=168)
+
+    @model_validator(mode="after")
+    def _check_privacy_and_secrets(self) -> ShippingSettings:
+        # Privacy statement: recipient data is kept "gedurende een periode van ten minste
+        # 3 maanden"; a shorter setting would break that promise, so start-up refuses it.
+        if self.recipient_retention_days < MINIMUM_RECIPIENT_RETENTION_DAYS:
+            raise ValueError(
+                "SHIPPING_RECIPIENT_RETENTION_DAYS must be at least "
+                f"{MINIMUM_RECIPIENT_RETENTION_DAYS} (the privacy statement promises three months)"
+            )
+        if self.purge_in_process is None:
+            self.purge_in_process = self.environment == "development"
+        production = self.environment == "production"
+        if production:
+            missing = [
+                name
+                for name, value in (
+                    ("SHIPPING_BLIND_INDEX_KEY", self.blind_index_key),
+                    ("SHIPPING_WEBHOOK_SECRET_KEY", self.webhook_secret_key),
+                )
+                if len(value) < 32 or value.startswith("dev-only-")
+            ]
+            missing += [
+                f"SHIPPING_CARRIER_SECRETS[{carrier}]"
+                for carrier in CARRIER_NAMES
+                if len(self.carrier_secrets.get(carrier, "")) < 32
+                or self.carrier_secrets[carrier].startswith("dev-only-")
+            ]
+            if missing:
+                raise ValueError(
+                    "production needs real secrets (32+ characters): " + ", ".join(missing)
+                )
+            if self.webhook_allow_loopback:
+                raise ValueError("SHIPPING_WEBHOOK_ALLOW_LOOPBACK is a development setting")
+        else:
+            # Development and test installations get well-known keys, refused in production.
+            self.blind_index_key = self.blind_index_key or "dev-only-blind-index-key"
+            self.webhook_secret_key = self.webhook_secret_key or "dev-only-webhook-secret-key"
+            self.carrier_secrets = {
+                carrier: self.carrier_secrets.get(carrier) or f"dev-only-carrier-{carrier}"
+                for carrier in CARRIER_NAMES
+            }
+        return self

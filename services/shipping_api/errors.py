@@ -1,0 +1,29 @@
+"""Domain errors of shipping_api; the shared handlers turn them into problem responses."""
+
+from __future__ import annotations
+
+from libs.common.errors import Conflict, NotFound
+
+
+class ShipmentNotFound(NotFound):
+    slug = "shipment-not-found"
+
+    def __init__(self, detail: str = "No shipment with this id.") -> None:
+        super().__init__(detail)
+
+
+class IllegalTransition(Conflict):
+    slug = "illegal-transition"
+    title = "Illegal status transition"
+
+
+class RecipientErased(Conflict):
+    slug = "recipient-erased"
+    title = "The recipient's data has been erased"
+
+
+class WebhookEndpointNotFound(NotFound):
+    slug = "webhook-endpoint-not-found"
+
+    def __init__(self) -> None:
+        super().__init__("No webhook endpoint with this id.")

@@ -1,0 +1,74 @@
+"""``/v1/shipments/{id}/notes``: support staff only; every read is audited."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from libs.common.auth import Principal, require_staff
+from libs.common.clock import ClockDep
+from libs.common.db import SessionDep
+from libs.common.errors import problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.shipping_api.notes import service
+from services.shipping_api.notes.schemas import NoteCreate, NoteRead
+from services.shipping_api.shipments.access import (
+    SUPPORT_ROLES,
+    ShipmentReaderDep,
+    record_staff_access,
+)
+
+router = APIRouter(prefix="/v1/shipments/{shipment_id}/notes", tags=["support notes"])
+
+Support = Annotated[Principal, Depends(require_staff(*SUPPORT_ROLES))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=NoteRead,
+    summary="Record a contact with support about this shipment",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def add_note(
+    shipment_id: uuid.UUID,
+    body: NoteCreate,
+    staff: Support,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+) -> NoteRead:
+    assert staff.staff_id is not None  # noqa: S101 - require_staff guarantees it
+    note = await service.add_note(
+        session, shipment_id, body, staff_id=staff.staff_id, now=clock.now()
+    )
+    response.headers["Location"] = f"/v1/shipments/{shipment_id}/notes/{note.id}"
+    return NoteRead.model_validate(note)
+
+
+@router.get(
+    "",
+    response_model=Page[NoteRead],
+    summary="The shipment's support notes, newest first (needs `X-Access-Reason`)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_notes(
+    shipment_id: uuid.UUID,
+    staff: Support,
+    reader: ShipmentReaderDep,
+    session: SessionDep,
+    clock: ClockDep,
+    page: PageParamsDep,
+) -> Page[NoteRead]:
+    shipment, notes, cursor = await service.list_notes(session, shipment_id, page)
+    await record_staff_access(
+        session,
+        reader,
+        action="read_notes",
+        now=clock.now(),
+        account_id=shipment.account_id,
+        shipment_id=shipment.id,
+    )
+    return Page[NoteRead](data=[NoteRead.model_validate(n) for n in notes], next_cursor=cursor)

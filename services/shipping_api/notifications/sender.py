@@ -1,0 +1,114 @@
+"""Sending the recipient mail outbox: each message is written at sending time from the
+shipment as it is then (erased, restricted), retried with backoff, given up after its window."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from libs.common.mail import Mailer, OutgoingMail
+from services.shipping_api.models import RecipientMail, Shipment
+from services.shipping_api.notifications.messages import compose
+from services.shipping_api.notifications.outbox import MailState
+from services.shipping_api.vocabulary import DELIVERY_NEEDS_MAIL, ShipmentStatus
+from services.shipping_api.webhooks.delivery import next_attempt
+
+log = structlog.get_logger("recipient_mail")
+
+
+class RecipientMailSender:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        mailer: Mailer,
+        *,
+        public_base_url: str,
+        batch_size: int = 50,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.mailer = mailer
+        self.public_base_url = public_base_url.rstrip("/")
+        self.batch_size = batch_size
+        self.lease = lease
+
+    async def run_once(self, now: datetime) -> int:
+        claimed = await self._claim(now)
+        for mail_id in claimed:
+            await self._send(mail_id, now)
+        return len(claimed)
+
+    async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.scalars(
+                    select(RecipientMail.id)
+                    .where(
+                        RecipientMail.state == MailState.PENDING,
+                        RecipientMail.next_attempt_at <= now,
+                    )
+                    .order_by(RecipientMail.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if ids:
+                await session.execute(
+                    update(RecipientMail)
+                    .where(RecipientMail.id.in_(ids))
+                    .values(next_attempt_at=now + self.lease)
+                )
+            await session.commit()
+        return ids
+
+    async def _send(self, mail_id: uuid.UUID, now: datetime) -> None:
+        async with self.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(RecipientMail, Shipment)
+                    .join(Shipment, Shipment.id == RecipientMail.shipment_id)
+                    .where(RecipientMail.id == mail_id)
+                )
+            ).first()
+        if row is None:
+            return
+        mail, shipment = row
+        status = ShipmentStatus(mail.status)
+        values: dict[str, object] = {"attempts": mail.attempts + 1}
+        if not shipment.recipient_email:
+            values |= {"state": MailState.SKIPPED, "last_error": "no address (erased)"}
+        elif shipment.is_restricted and status not in DELIVERY_NEEDS_MAIL:
+            # AVG art. 18 and 21: nothing beyond what delivery strictly needs.
+            values |= {"state": MailState.SKIPPED, "last_error": "recipient restricted"}
+        else:
+            subject, text = compose(
+                shipment,
+                status,
+                tracking_url=f"{self.public_base_url}/v1/tracking/{shipment.tracking_code}",
+            )
+            try:
+                await self.mailer.send(
+                    OutgoingMail(to=shipment.recipient_email, subject=subject, text=text)
+                )
+            except Exception as exc:
+                retry_at = next_attempt(now, mail.attempts + 1)
+                error = f"{type(exc).__name__}"[:300]
+                if retry_at > mail.give_up_at:
+                    values |= {"state": MailState.FAILED, "last_error": error}
+                else:
+                    values |= {"next_attempt_at": retry_at, "last_error": error}
+                log.warning("recipient_mail_failed", mail_id=str(mail_id), error=error)
+            else:
+                values |= {"state": MailState.SENT, "sent_at": now, "last_error": None}
+        if values.get("state") in {MailState.SENT, MailState.SKIPPED, MailState.FAILED}:
+            values["next_attempt_at"] = None
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(RecipientMail).where(RecipientMail.id == mail_id).values(**values)
+            )
+            await session.commit()

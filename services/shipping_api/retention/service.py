@@ -1,0 +1,102 @@
+"""Retention of recipients' personal data: at least three months (privacy statement) and no
+longer than configured after a shipment's final status. Expired recipients are erased
+set-based in batches; counts stay (postcode area, country, status, dates), names go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from libs.common.idempotency import purge_expired_keys
+from libs.common.request_log import purge_expired_request_log
+from services.shipping_api.models import (
+    IdempotencyKey,
+    RequestLog,
+    Shipment,
+    WebhookDelivery,
+)
+from services.shipping_api.recipients.erasure import erase_shipments
+from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.webhooks.outbox import DeliveryState
+
+
+@dataclass
+class PurgeReport:
+    shipments: int = 0
+    batches: int = 0
+    erased: dict[str, int] = field(default_factory=dict)
+    webhook_deliveries: int = 0
+    idempotency_keys: int = 0
+    request_log: int = 0
+
+
+async def purge_expired_recipients(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    retention_days: int,
+    batch_size: int = 1000,
+) -> PurgeReport:
+    """Erase recipients whose shipment reached a final status more than ``retention_days``
+    ago. Each batch is its own short transaction; running it again finds nothing to do."""
+    cutoff = now - timedelta(days=retention_days)
+    report = PurgeReport()
+    while True:
+        async with sessionmaker() as session:
+            ids = (
+                await session.scalars(
+                    select(Shipment.id)
+                    .where(Shipment.final_at <= cutoff, Shipment.recipient_erased_at.is_(None))
+                    .order_by(Shipment.final_at)
+                    .limit(batch_size)
+                )
+            ).all()
+            if not ids:
+                return report
+            erased = await erase_shipments(session, ids, now=now)
+            await session.commit()
+        report.batches += 1
+        report.shipments += erased.get("shipments", 0)
+        for table, count in erased.items():
+            report.erased[table] = report.erased.get(table, 0) + count
+        if len(ids) < batch_size:
+            return report
+
+
+async def purge_delivery_log(
+    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime, retention_days: int
+) -> int:
+    cutoff = now - timedelta(days=retention_days)
+    async with sessionmaker() as session:
+        result = await session.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.created_at < cutoff,
+                WebhookDelivery.state != DeliveryState.PENDING,
+            )
+        )
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def run_retention(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: ShippingSettings, *, now: datetime
+) -> PurgeReport:
+    """Everything this service expires: recipients, the delivery log, idempotency keys and
+    the request log."""
+    report = await purge_expired_recipients(
+        sessionmaker,
+        now=now,
+        retention_days=settings.recipient_retention_days,
+        batch_size=settings.purge_batch_size,
+    )
+    report.webhook_deliveries = await purge_delivery_log(
+        sessionmaker, now=now, retention_days=settings.webhook_log_retention_days
+    )
+    report.idempotency_keys = await purge_expired_keys(sessionmaker, IdempotencyKey, now=now)
+    report.request_log = await purge_expired_request_log(
+        sessionmaker, RequestLog, retention_days=settings.request_log_retention_days, now=now
+    )
+    return report

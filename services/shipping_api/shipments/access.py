@@ -1,0 +1,90 @@
+"""Who may read shipments: the account that owns them, and support staff, whose every read is
+recorded (who, what, when, why). Privacy statement: "Alleen medewerkers die uw
+persoonsgegevens nodig hebben, kunnen deze inzien"."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import PrincipalDep, Role, Scope
+from libs.common.db import uuid7
+from libs.common.errors import Forbidden, ValidationFailed
+from services.shipping_api.models import SupportAccess
+
+REASON_HEADER = "X-Access-Reason"
+SUPPORT_ROLES = (Role.SUPPORT, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentReader:
+    """The account whose shipments are read, or a staff member reading any account's."""
+
+    account_id: uuid.UUID | None
+    staff_id: uuid.UUID | None = None
+    reason: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_id is not None
+
+
+async def shipment_reader(
+    principal: PrincipalDep,
+    reason: Annotated[
+        str | None,
+        Header(
+            alias=REASON_HEADER,
+            max_length=500,
+            description="Staff only, required: why you look at this shipment (audited).",
+            examples=["Recipient called: parcel not received (ticket 4711)"],
+        ),
+    ] = None,
+) -> ShipmentReader:
+    if principal.is_account_holder:
+        if not principal.has_scopes(Scope.SHIPMENTS_READ.value):
+            raise Forbidden("the credential lacks the scope(s): shipments:read")
+        return ShipmentReader(account_id=principal.account_id)
+    if principal.is_staff and principal.has_role(*SUPPORT_ROLES):
+        if reason is None or len(reason.strip()) < 5:
+            raise ValidationFailed.for_field(
+                REASON_HEADER,
+                "staff must say why they access this data (at least 5 characters)",
+                location="header",
+            )
+        return ShipmentReader(account_id=None, staff_id=principal.staff_id, reason=reason.strip())
+    raise Forbidden("shipments are readable by their account and by support staff only")
+
+
+ShipmentReaderDep = Annotated[ShipmentReader, Depends(shipment_reader)]
+
+
+async def record_staff_access(
+    session: AsyncSession,
+    reader: ShipmentReader,
+    *,
+    action: str,
+    now: datetime,
+    account_id: uuid.UUID | None = None,
+    shipment_id: uuid.UUID | None = None,
+) -> None:
+    """Written in the request's transaction: no read without its audit entry."""
+    if reader.staff_id is None:
+        return
+    await session.execute(
+        insert(SupportAccess).values(
+            id=uuid7(),
+            staff_id=reader.staff_id,
+            action=action,
+            account_id=account_id,
+            shipment_id=shipment_id,
+            reason=reader.reason or "",
+            accessed_at=now,
+        )
+    )

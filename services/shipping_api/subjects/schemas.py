@@ -1,0 +1,79 @@
+"""Bodies of the internal data-subject routes (decision 0004)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SERVICE_NAME = "shipping"
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: uuid.UUID | None = None
+    email: str | None = Field(None, max_length=254, examples=["jan.jansen@example.nl"])
+    phone: str | None = Field(None, max_length=32, examples=["+31612345678"])
+
+    @model_validator(mode="after")
+    def _someone(self) -> Subject:
+        if self.account_id is None and not self.email and not self.phone:
+            raise ValueError("give at least one of account_id, email, phone")
+        return self
+
+
+class SubjectCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: Subject
+    request_id: str = Field(
+        min_length=1, max_length=64, description="The privacy request: a retry never applies twice."
+    )
+
+
+class RestrictionBasis(StrEnum):
+    RESTRICTION = "restriction"  # AVG art. 18
+    OBJECTION = "objection"  # AVG art. 21
+
+
+class RestrictCall(SubjectCall):
+    restricted: bool
+    basis: RestrictionBasis
+
+
+class RectifyCall(SubjectCall):
+    changes: dict[str, Any] = Field(
+        min_length=1,
+        description=(
+            "Recipient fields to correct: name, contact_person, street, house_number, postcode, "
+            "city, country, email, phone."
+        ),
+    )
+
+
+class KeptField(BaseModel):
+    table: str
+    field: str
+    category: str
+    reason: str
+    retain_years: int | None
+
+
+class EraseAnswer(BaseModel):
+    service: str = SERVICE_NAME
+    erased: dict[str, int]
+    kept: list[KeptField]
+
+
+class RestrictAnswer(BaseModel):
+    service: str = SERVICE_NAME
+    restricted: dict[str, int]
+
+
+class RectifyAnswer(BaseModel):
+    service: str = SERVICE_NAME
+    rectified: dict[str, int]
+    fields: list[str]

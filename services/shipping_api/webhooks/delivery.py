@@ -1,0 +1,204 @@
+"""Delivering the webhook outbox: signed POSTs, exponential backoff for 24 hours.
+
+Due rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several
+processes can deliver side by side and a process that dies mid-delivery only delays its rows
+until the lease runs out. No database transaction is held open during an HTTP call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import orjson
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.webhooks.outbox import DeliveryState
+from services.shipping_api.webhooks.service import WebhookPolicy
+from services.shipping_api.webhooks.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    signature,
+)
+from services.shipping_api.webhooks.ssrf import UnsafeUrl, parse_target, resolve_safely
+
+log = structlog.get_logger("webhooks")
+
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY_GAP = timedelta(hours=2)
+
+
+def next_attempt(now: datetime, attempts: int) -> datetime:
+    """30 s, 1 min, 2 min, 4 min ... capped at 2 h, with up to 10% jitter so a receiver that
+    comes back is not hit by every retry at once."""
+    delay = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
+    jitter: timedelta = delay * (secrets.randbelow(1000) / 10_000)
+    moment: datetime = now + delay + jitter
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    permanent: bool = False
+    """No point retrying: the endpoint or the payload is gone."""
+
+
+class WebhookDispatcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        http: httpx.AsyncClient,
+        policy: WebhookPolicy,
+        *,
+        timeout_seconds: float,
+        batch_size: int = 50,
+        concurrency: int = 10,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.http = http
+        self.policy = policy
+        self.timeout = timeout_seconds
+        self.batch_size = batch_size
+        self.concurrency = asyncio.Semaphore(concurrency)
+        self.lease = timedelta(seconds=timeout_seconds * 3 + 30)
+
+    async def run_once(self, now: datetime) -> int:
+        """Attempt every delivery due at ``now`` (one batch); returns how many were tried."""
+        claimed = await self._claim(now)
+        if claimed:
+            await asyncio.gather(*(self._deliver(delivery_id, now) for delivery_id in claimed))
+        return len(claimed)
+
+    async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.scalars(
+                    select(WebhookDelivery.id)
+                    .where(
+                        WebhookDelivery.state == DeliveryState.PENDING,
+                        WebhookDelivery.next_attempt_at <= now,
+                    )
+                    .order_by(WebhookDelivery.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if ids:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(ids))
+                    .values(next_attempt_at=now + self.lease)
+                )
+            await session.commit()
+        return ids
+
+    async def _deliver(self, delivery_id: uuid.UUID, now: datetime) -> None:
+        async with self.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(WebhookDelivery, WebhookEndpoint)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.id == delivery_id)
+                )
+            ).first()
+        if row is None:
+            return
+        delivery, endpoint = row
+        async with self.concurrency:
+            outcome = await self._attempt(delivery, endpoint, now)
+        await self._record(delivery, outcome, now)
+
+    async def _attempt(
+        self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime
+    ) -> Outcome:
+        if not endpoint.is_active:
+            return Outcome(False, error="endpoint is paused", permanent=True)
+        if delivery.payload is None or endpoint.secret_ciphertext is None:
+            return Outcome(False, error="payload erased", permanent=True)
+        secret = self.policy.secrets.open(endpoint.secret_ciphertext, associated=endpoint.id.bytes)
+        if secret is None:
+            return Outcome(False, error="signing secret unreadable", permanent=True)
+        try:
+            target = parse_target(endpoint.url)
+            addresses = await resolve_safely(
+                target, self.policy.resolver, allow_loopback=self.policy.allow_loopback
+            )
+        except UnsafeUrl as exc:
+            return Outcome(False, error=f"refused: {exc}"[:300])
+        body = orjson.dumps(delivery.payload)
+        timestamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "Host": target.host_header,
+            SIGNATURE_HEADER: signature(secret, timestamp, body),
+            EVENT_HEADER: delivery.event,
+            DELIVERY_HEADER: str(delivery.id),
+        }
+        # Connect to the address just checked, never to a second DNS answer.
+        url = target.url_for(addresses[0])
+        try:
+            response = await self.http.post(
+                url,
+                content=body,
+                headers=headers,
+                timeout=self.timeout,
+                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+            )
+        except httpx.TimeoutException:
+            return Outcome(False, error="timed out")
+        except httpx.HTTPError as exc:
+            return Outcome(False, error=f"connection failed: {type(exc).__name__}")
+        if 200 <= response.status_code < 300:
+            return Outcome(True, status_code=response.status_code)
+        if 300 <= response.status_code < 400:
+            return Outcome(
+                False, status_code=response.status_code, error="redirects are not followed"
+            )
+        return Outcome(False, status_code=response.status_code, error="receiver answered an error")
+
+    async def _record(self, delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> None:
+        attempts = delivery.attempts + 1
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_attempt_at": now,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if outcome.delivered:
+            values |= {
+                "state": DeliveryState.DELIVERED,
+                "delivered_at": now,
+                "next_attempt_at": None,
+            }
+        else:
+            retry_at = next_attempt(now, attempts)
+            if outcome.permanent or retry_at > delivery.give_up_at:
+                values |= {"state": DeliveryState.FAILED, "next_attempt_at": None}
+            else:
+                values["next_attempt_at"] = retry_at
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values)
+            )
+            await session.commit()
+        log.info(
+            "webhook_attempt",
+            delivery_id=str(delivery.id),
+            webhook_event=delivery.event,
+            attempt=attempts,
+            delivered=outcome.delivered,
+            status_code=outcome.status_code,
+            error=outcome.error,
+        )

@@ -1,0 +1,165 @@
+"""``/v1/webhook-endpoints``: an account's receivers of signed shipment events, and their
+delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from libs.common.auth import Principal, Scope, require_account
+from libs.common.clock import ClockDep
+from libs.common.db import SessionDep
+from libs.common.errors import problem_responses
+from libs.common.pagination import Page, PageParamsDep
+from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.webhooks import service
+from services.shipping_api.webhooks.schemas import (
+    WebhookDeliveryRead,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointRead,
+    WebhookEndpointUpdate,
+)
+from services.shipping_api.webhooks.service import WebhookPolicy
+
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+
+Manager = Annotated[Principal, Depends(require_account(Scope.WEBHOOKS_MANAGE))]
+
+
+def _policy(request: Request) -> WebhookPolicy:
+    policy: WebhookPolicy = request.app.state.webhook_policy
+    return policy
+
+
+PolicyDep = Annotated[WebhookPolicy, Depends(_policy)]
+
+
+def _read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
+    return WebhookEndpointRead(
+        id=endpoint.id,
+        url=endpoint.url,
+        events=[WebhookEvent(event) for event in endpoint.events],
+        description=endpoint.description,
+        is_active=endpoint.is_active,
+        secret_hint=endpoint.secret_hint,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
+
+
+def _delivery(delivery: WebhookDelivery) -> WebhookDeliveryRead:
+    return WebhookDeliveryRead(
+        id=delivery.id,
+        event=WebhookEvent(delivery.event),
+        shipment_id=delivery.shipment_id,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        last_attempt_at=delivery.last_attempt_at,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at if delivery.state == "pending" else None,
+        delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at,
+    )
+
+
+def _account(principal: Principal) -> uuid.UUID:
+    assert principal.account_id is not None  # noqa: S101 - require_account guarantees it
+    return principal.account_id
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WebhookEndpointCreated,
+    summary="Register a webhook endpoint",
+    description="The answer holds the signing `secret`: it is shown this once.",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_endpoint(
+    body: WebhookEndpointCreate,
+    principal: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+    response: Response,
+) -> WebhookEndpointCreated:
+    endpoint, secret = await service.create_endpoint(
+        session, _account(principal), body, policy=policy, now=clock.now()
+    )
+    response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
+    return WebhookEndpointCreated(**_read(endpoint).model_dump(), secret=secret)
+
+
+@router.get(
+    "",
+    response_model=Page[WebhookEndpointRead],
+    summary="List webhook endpoints",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_endpoints(
+    principal: Manager, session: SessionDep, page: PageParamsDep
+) -> Page[WebhookEndpointRead]:
+    rows, cursor = await service.list_endpoints(session, _account(principal), page)
+    return Page[WebhookEndpointRead](data=[_read(row) for row in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/{endpoint_id}",
+    response_model=WebhookEndpointRead,
+    summary="Get a webhook endpoint",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_endpoint(
+    endpoint_id: uuid.UUID, principal: Manager, session: SessionDep
+) -> WebhookEndpointRead:
+    return _read(await service.get_endpoint(session, endpoint_id, _account(principal)))
+
+
+@router.patch(
+    "/{endpoint_id}",
+    response_model=WebhookEndpointRead,
+    summary="Change a webhook endpoint (URL, events, description, active)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_endpoint(
+    endpoint_id: uuid.UUID,
+    body: WebhookEndpointUpdate,
+    principal: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+) -> WebhookEndpointRead:
+    endpoint = await service.update_endpoint(
+        session, endpoint_id, _account(principal), body, policy=policy, now=clock.now()
+    )
+    return _read(endpoint)
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a webhook endpoint and its delivery log",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def delete_endpoint(endpoint_id: uuid.UUID, principal: Manager, session: SessionDep) -> None:
+    await service.delete_endpoint(session, endpoint_id, _account(principal))
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=Page[WebhookDeliveryRead],
+    summary="The endpoint's delivery log, newest first",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_deliveries(
+    endpoint_id: uuid.UUID, principal: Manager, session: SessionDep, page: PageParamsDep
+) -> Page[WebhookDeliveryRead]:
+    rows, cursor = await service.list_deliveries(session, endpoint_id, _account(principal), page)
+    return Page[WebhookDeliveryRead](data=[_delivery(row) for row in rows], next_cursor=cursor)

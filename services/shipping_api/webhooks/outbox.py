@@ -1,0 +1,104 @@
+"""Putting shipment events into the durable webhook outbox (in the caller's transaction, so an
+event is queued exactly when the change that caused it is committed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.db import uuid7
+from services.shipping_api.models import Shipment, ShipmentEvent, WebhookDelivery, WebhookEndpoint
+from services.shipping_api.vocabulary import WebhookEvent
+
+
+class DeliveryState:
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    """Gave up: the retry window closed, or the endpoint or payload is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentWebhookEvent:
+    event: WebhookEvent
+    shipment_id: uuid.UUID
+    payload: dict[str, Any]
+
+
+def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str, Any]:
+    """What a receiver learns: the shipment's identifiers and the new status, no recipient."""
+    return {
+        "shipment": {
+            "id": str(shipment.id),
+            "tracking_code": shipment.tracking_code,
+            "reference": shipment.reference,
+            "carrier": shipment.carrier,
+            "service": shipment.service,
+            "status": shipment.status,
+            "mode": shipment.mode,
+        },
+        "event": {
+            "status": event.status,
+            "occurred_at": event.occurred_at.isoformat(),
+            "city": event.city,
+            "description": event.description,
+        },
+    }
+
+
+async def enqueue_webhooks(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    events: Sequence[ShipmentWebhookEvent],
+    now: datetime,
+    retry_window: timedelta,
+) -> int:
+    """Queue one delivery per event and subscribed endpoint of the account."""
+    if not events:
+        return 0
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True)
+            )
+        )
+    ).all()
+    if not endpoints:
+        return 0
+    rows: list[dict[str, Any]] = []
+    for endpoint_id, subscribed in endpoints:
+        wanted = set(subscribed or [])
+        for item in events:
+            if item.event.value not in wanted:
+                continue
+            delivery_id = uuid7()
+            rows.append(
+                {
+                    "id": delivery_id,
+                    "endpoint_id": endpoint_id,
+                    "account_id": account_id,
+                    "shipment_id": item.shipment_id,
+                    "event": item.event.value,
+                    "payload": {
+                        "id": str(delivery_id),
+                        "type": item.event.value,
+                        "created_at": now.isoformat(),
+                        "data": item.payload,
+                    },
+                    "state": DeliveryState.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "give_up_at": now + retry_window,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        await session.execute(insert(WebhookDelivery), rows)
+    return len(rows)

@@ -1,0 +1,86 @@
+"""Bodies of the webhook-endpoint routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.shipping_api.vocabulary import WebhookEvent
+
+URL_DESCRIPTION: dict[str, Any] = dict(
+    max_length=2048,
+    description=(
+        "Where we POST events: a public http(s) URL. Addresses in private, loopback, "
+        "link-local or metadata ranges are refused, and redirects are not followed."
+    ),
+    examples=["https://shop.example.nl/parcelpro/webhook"],
+)
+EVENTS_DESCRIPTION: dict[str, Any] = dict(
+    min_length=1,
+    max_length=len(WebhookEvent),
+    description="The events to receive.",
+    examples=[["shipment.handed_to_carrier", "shipment.delivered"]],
+)
+
+
+def _unique(events: list[WebhookEvent] | None) -> list[WebhookEvent] | None:
+    return list(dict.fromkeys(events)) if events is not None else None
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(**URL_DESCRIPTION)
+    events: list[WebhookEvent] = Field(**EVENTS_DESCRIPTION)
+    description: str | None = Field(None, max_length=200, examples=["Order status sync"])
+
+    _dedupe = field_validator("events")(_unique)
+
+
+class WebhookEndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, **URL_DESCRIPTION)
+    events: list[WebhookEvent] | None = Field(None, **EVENTS_DESCRIPTION)
+    description: str | None = Field(None, max_length=200)
+    is_active: bool | None = Field(None, description="Pause (false) or resume (true) deliveries.")
+
+    _dedupe = field_validator("events")(_unique)
+
+
+class WebhookEndpointRead(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[WebhookEvent]
+    description: str | None
+    is_active: bool
+    secret_hint: str = Field(description="The start of the signing secret, to tell keys apart.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    secret: str = Field(
+        description=(
+            "Shown once: verify `Parcelpro-Signature: t=<unix>,v1=<hex>`, the HMAC-SHA256 of "
+            "`<t>.<raw body>` with this secret."
+        ),
+        examples=["whsec_mQ2x…"],
+    )
+
+
+class WebhookDeliveryRead(BaseModel):
+    id: uuid.UUID
+    event: WebhookEvent
+    shipment_id: uuid.UUID | None
+    state: str = Field(description="`pending` (retrying), `delivered` or `failed` (gave up).")
+    attempts: int
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime

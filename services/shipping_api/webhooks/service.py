@@ -1,0 +1,130 @@
+"""Managing an account's webhook endpoints: the rules, no HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.db import uuid7
+from libs.common.errors import ValidationFailed
+from libs.common.pagination import PageParams, paginate_by_id
+from services.shipping_api.errors import WebhookEndpointNotFound
+from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.webhooks import repository
+from services.shipping_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
+from services.shipping_api.webhooks.secrets import SecretBox, new_secret, secret_hint
+from services.shipping_api.webhooks.ssrf import Resolver, UnsafeUrl, parse_target, resolve_safely
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookPolicy:
+    resolver: Resolver
+    allow_loopback: bool
+    secrets: SecretBox
+
+
+async def check_url(url: str, policy: WebhookPolicy) -> str:
+    """Refuse unsafe URLs when they are saved; an unresolvable name is accepted (it is checked
+    again at every delivery)."""
+    try:
+        target = parse_target(url)
+        await resolve_safely(target, policy.resolver, allow_loopback=policy.allow_loopback)
+    except UnsafeUrl as exc:
+        if "does not resolve" in str(exc):
+            return url.strip()
+        raise ValidationFailed.for_field("url", str(exc)) from exc
+    return url.strip()
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    body: WebhookEndpointCreate,
+    *,
+    policy: WebhookPolicy,
+    now: datetime,
+) -> tuple[WebhookEndpoint, str]:
+    url = await check_url(body.url, policy)
+    endpoint_id = uuid7()
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        account_id=account_id,
+        url=url,
+        description=body.description,
+        events=[event.value for event in body.events],
+        secret_ciphertext=policy.secrets.seal(secret, associated=endpoint_id.bytes),
+        secret_hint=secret_hint(secret),
+        is_active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint, secret
+
+
+async def get_endpoint(
+    session: AsyncSession, endpoint_id: uuid.UUID, account_id: uuid.UUID
+) -> WebhookEndpoint:
+    endpoint = await repository.get_for_account(session, endpoint_id, account_id)
+    if endpoint is None:
+        raise WebhookEndpointNotFound()
+    return endpoint
+
+
+async def list_endpoints(
+    session: AsyncSession, account_id: uuid.UUID, params: PageParams
+) -> tuple[list[WebhookEndpoint], str | None]:
+    rows, cursor = await paginate_by_id(
+        session, repository.endpoints_of(account_id), WebhookEndpoint.id, params
+    )
+    return [row for row in rows if isinstance(row, WebhookEndpoint)], cursor
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    account_id: uuid.UUID,
+    body: WebhookEndpointUpdate,
+    *,
+    policy: WebhookPolicy,
+    now: datetime,
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, endpoint_id, account_id)
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("url", "events", "is_active"):
+        if name in changes and changes[name] is None:
+            raise ValidationFailed.for_field(name, "may not be null")
+    if body.url is not None:
+        endpoint.url = await check_url(body.url, policy)
+    if body.events is not None:
+        endpoint.events = [event.value for event in body.events]
+    if "description" in changes:
+        endpoint.description = body.description
+    if body.is_active is not None:
+        endpoint.is_active = body.is_active
+    endpoint.updated_at = now
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(
+    session: AsyncSession, endpoint_id: uuid.UUID, account_id: uuid.UUID
+) -> None:
+    endpoint = await get_endpoint(session, endpoint_id, account_id)
+    await session.delete(endpoint)
+    await session.flush()
+
+
+async def list_deliveries(
+    session: AsyncSession, endpoint_id: uuid.UUID, account_id: uuid.UUID, params: PageParams
+) -> tuple[list[WebhookDelivery], str | None]:
+    await get_endpoint(session, endpoint_id, account_id)
+    rows, cursor = await paginate_by_id(
+        session, repository.deliveries_of(endpoint_id), WebhookDelivery.id, params
+    )
+    return [row for row in rows if isinstance(row, WebhookDelivery)], cursor

@@ -1,0 +1,103 @@
+"""Background work inside the service: the outbox worker (webhooks and recipient e-mail) and,
+in development, the periodic retention purge. Both stop cleanly with the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI
+
+from libs.common.app import Lifespan
+from libs.common.clock import Clock
+from services.shipping_api.notifications.sender import RecipientMailSender
+from services.shipping_api.retention.service import run_retention
+from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.webhooks.delivery import WebhookDispatcher
+
+log = structlog.get_logger("workers")
+
+
+@contextlib.asynccontextmanager
+async def _periodic(
+    name: str, interval: float, work: Callable[[], Awaitable[object]]
+) -> AsyncIterator[None]:
+    stopping = asyncio.Event()
+
+    async def loop() -> None:
+        while not stopping.is_set():
+            try:
+                await work()
+            except Exception:
+                # A broken round (database briefly away) must not end the worker.
+                log.exception("worker_round_failed", worker=name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+
+    task = asyncio.create_task(loop(), name=name)
+    try:
+        yield
+    finally:
+        stopping.set()
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        except TimeoutError:
+            task.cancel()
+
+
+async def drain_outboxes(
+    dispatcher: WebhookDispatcher, mail: RecipientMailSender, clock: Clock
+) -> int:
+    """Work both outboxes until nothing is due; returns how many items were tried."""
+    total = 0
+    while True:
+        now = clock.now()
+        done = await dispatcher.run_once(now) + await mail.run_once(now)
+        total += done
+        if not done:
+            return total
+
+
+def outbox_worker(settings: ShippingSettings) -> Lifespan:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.outbox_worker_enabled:
+            yield
+            return
+
+        async def work() -> None:
+            await drain_outboxes(
+                app.state.webhook_dispatcher, app.state.recipient_mail, app.state.clock
+            )
+
+        async with _periodic("outbox-worker", settings.outbox_poll_seconds, work):
+            yield
+
+    return lifespan
+
+
+def retention_worker(settings: ShippingSettings) -> Lifespan:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.purge_in_process:
+            yield
+            return
+
+        async def work() -> None:
+            report = await run_retention(
+                app.state.database.sessionmaker, settings, now=app.state.clock.now()
+            )
+            log.info(
+                "retention_purged",
+                shipments=report.shipments,
+                webhook_deliveries=report.webhook_deliveries,
+                idempotency_keys=report.idempotency_keys,
+                request_log=report.request_log,
+            )
+
+        async with _periodic("retention-purge", settings.purge_interval_seconds, work):
+            yield
+
+    return lifespan

@@ -1,0 +1,201 @@
+"""Retention: recipient data kept at least three months after a final status, then erased."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from libs.common.db import Database, create_engine, uuid7
+from services.shipping_api.models import Shipment, ShipmentEvent
+from services.shipping_api.retention.service import purge_expired_recipients, run_retention
+from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.shipments.tracking_codes import new_tracking_code
+from tests.shipping.conftest import Shipping
+from tests.support.shipping_carriers import carrier_event, push_event
+
+
+async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
+    code = str(shipment["tracking_code"])
+    for status in ("handed_to_carrier", "out_for_delivery", "delivered"):
+        response = await push_event(
+            shipping.client, "postnl", carrier_event(code, status, f"{code}-{status}")
+        )
+        assert response.status_code == 200
+
+
+async def purge(shipping: Shipping, batch_size: int = 1000) -> int:
+    report = await purge_expired_recipients(
+        shipping.database.sessionmaker,
+        now=shipping.clock.now(),
+        retention_days=shipping.settings.recipient_retention_days,
+        batch_size=batch_size,
+    )
+    return report.shipments
+
+
+def test_retention_below_three_months_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="at least 90"):
+        ShippingSettings(recipient_retention_days=89, environment="test")
+    assert ShippingSettings(recipient_retention_days=120, environment="test")
+
+
+async def test_purge_erases_exactly_the_expired_recipients(shipping: Shipping) -> None:
+    old = await shipping.create(reference="OLD-1")
+    await deliver(shipping, old)
+    shipping.clock.advance(timedelta(days=10))
+    recent = await shipping.create(reference="RECENT-1")
+    await deliver(shipping, recent)
+    open_shipment = await shipping.create(reference="OPEN-1")
+
+    shipping.clock.advance(timedelta(days=85))  # old: 95 days final, recent: 85 days
+    assert await purge(shipping) == 1
+
+    erased = await shipping.stored(old["id"])
+    assert erased.recipient_name is None
+    assert erased.recipient_street is None
+    assert erased.recipient_email is None
+    assert erased.recipient_phone is None
+    assert erased.recipient_email_index is None
+    assert erased.reference is None
+    assert erased.recipient_erased_at == shipping.clock.now()
+    # Counts stay: status, dates, postcode area, country, price, tracking code.
+    assert erased.status == "delivered"
+    assert erased.postcode_area == "3191"
+    assert erased.country_code == "NL"
+    assert erased.price_cents == old["price"]["amount_cents"]  # type: ignore[index]
+    assert erased.tracking_code == old["tracking_code"]
+    async with shipping.session() as session:
+        cities = (
+            await session.scalars(
+                select(ShipmentEvent.city).where(
+                    ShipmentEvent.shipment_id == uuid.UUID(str(old["id"]))
+                )
+            )
+        ).all()
+    assert set(cities) == {None}
+
+    for kept in (recent, open_shipment):
+        assert (await shipping.stored(str(kept["id"]))).recipient_name == "Jan Jansen"
+
+    api = await shipping.client.get(f"/v1/shipments/{old['id']}", headers=shipping.headers)
+    assert api.json()["recipient"] is None
+    assert api.json()["status"] == "delivered"
+
+
+async def test_purge_is_idempotent_and_works_in_batches(shipping: Shipping) -> None:
+    shipments = [await shipping.create(reference=f"B-{i}") for i in range(5)]
+    for shipment in shipments:
+        await deliver(shipping, shipment)
+    shipping.clock.advance(timedelta(days=91))
+    report = await purge_expired_recipients(
+        shipping.database.sessionmaker,
+        now=shipping.clock.now(),
+        retention_days=90,
+        batch_size=2,
+    )
+    assert report.shipments == 5
+    assert report.batches == 3
+    assert await purge(shipping) == 0
+    async with shipping.session() as session:
+        remaining = await session.scalar(
+            select(func.count()).select_from(Shipment).where(Shipment.recipient_name.is_not(None))
+        )
+    assert remaining == 0
+
+
+async def test_longer_configured_retention_keeps_data_longer(shipping: Shipping) -> None:
+    shipment = await shipping.create()
+    await deliver(shipping, shipment)
+    shipping.clock.advance(timedelta(days=100))
+    settings = shipping.settings.model_copy(update={"recipient_retention_days": 180})
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.shipments == 0
+    shipping.clock.advance(timedelta(days=81))
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.shipments == 1
+
+
+def test_purge_command_erases_expired_recipients_in_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.shipping_api.__main__ import main
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shipping.db'}"
+    monkeypatch.setenv("SHIPPING_DATABASE_URL", url)
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "migrate"])
+    assert main() == 0
+    delivered_at = datetime(2026, 11, 1, tzinfo=UTC)
+    expired, kept = asyncio.run(_seed(url, delivered_at))
+    monkeypatch.setattr(
+        "sys.argv", ["python -m services.shipping_api", "purge", "--now", "2027-02-01T00:00:00Z"]
+    )
+    assert main() == 0
+    names = asyncio.run(_names(url))
+    assert names == {expired: None, kept: "Piet Peters"}
+
+
+async def _seed(url: str, delivered_at: datetime) -> tuple[uuid.UUID, uuid.UUID]:
+    database = Database(create_engine(url))
+    ids = []
+    try:
+        async with database.session() as session:
+            for name, final_at in (
+                ("Jan Jansen", delivered_at),
+                ("Piet Peters", delivered_at + timedelta(days=10)),
+            ):
+                shipment_id = uuid7()
+                ids.append(shipment_id)
+                session.add(
+                    Shipment(
+                        id=shipment_id,
+                        account_id=uuid.uuid4(),
+                        mode="live",
+                        carrier="postnl",
+                        service="standard",
+                        status="delivered",
+                        tracking_code=new_tracking_code(),
+                        parcel_count=1,
+                        price_cents=495,
+                        currency="EUR",
+                        recipient_name=name,
+                        country_code="NL",
+                        postcode_area="3191",
+                        created_at=final_at,
+                        updated_at=final_at,
+                        status_changed_at=final_at,
+                        final_at=final_at,
+                    )
+                )
+            await session.commit()
+    finally:
+        await database.dispose()
+    return ids[0], ids[1]
+
+
+async def _names(url: str) -> dict[uuid.UUID, str | None]:
+    database = Database(create_engine(url))
+    try:
+        async with database.session() as session:
+            rows = (await session.execute(select(Shipment.id, Shipment.recipient_name))).all()
+    finally:
+        await database.dispose()
+    return {row[0]: row[1] for row in rows}
+
+
+def test_deliver_outbox_command_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.shipping_api.__main__ import main
+
+    monkeypatch.setenv("SHIPPING_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'out.db'}")
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "migrate"])
+    assert main() == 0
+    monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "deliver-outbox", "--once"])
+    assert main() == 0

@@ -1,0 +1,305 @@
+"""Webhook endpoints: CRUD, SSRF refusals, signed deliveries from the outbox, retries, log."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from libs.common.auth import Scope
+from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.webhooks.signing import verify
+from services.shipping_api.webhooks.ssrf import is_allowed_address
+from tests.shipping.conftest import (
+    Shipping,
+    delete_account_rows,
+    settings_for,
+    start_shipping,
+)
+from tests.support.shipping_carriers import carrier_event, push_event
+from tests.support.shipping_receiver import Receiver, webhook_receiver
+from tests.support.tokens import bearer
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as server:
+        yield server
+
+
+async def register(shipping: Shipping, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    response = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": url, "events": events or ["shipment.created", "shipment.delivered"]},
+        headers=shipping.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def deliver(shipping: Shipping) -> int:
+    tried: int = await shipping.app.state.webhook_dispatcher.run_once(shipping.clock.now())
+    return tried
+
+
+async def deliveries(shipping: Shipping) -> list[WebhookDelivery]:
+    async with shipping.session() as session:
+        return list((await session.scalars(select(WebhookDelivery))).all())
+
+
+async def test_secret_is_shown_once_and_stored_encrypted(shipping: Shipping) -> None:
+    created = await register(shipping, "https://shop.example.nl/hook")
+    secret = created["secret"]
+    assert secret.startswith("whsec_")
+    assert created["secret_hint"] == secret[:10] + "…"
+    fetched = await shipping.client.get(
+        f"/v1/webhook-endpoints/{created['id']}", headers=shipping.headers
+    )
+    assert fetched.status_code == 200
+    assert "secret" not in fetched.json()
+    async with shipping.session() as session:
+        stored = await session.scalar(select(WebhookEndpoint))
+    assert stored is not None
+    assert secret not in (stored.secret_ciphertext or "")
+
+
+async def test_endpoint_crud_and_other_accounts_get_404(shipping: Shipping) -> None:
+    created = await register(shipping, "https://shop.example.nl/hook")
+    path = f"/v1/webhook-endpoints/{created['id']}"
+    changed = await shipping.client.patch(
+        path,
+        json={"events": ["shipment.delivered", "shipment.delivered"], "is_active": False},
+        headers=shipping.headers,
+    )
+    assert changed.status_code == 200
+    assert changed.json()["events"] == ["shipment.delivered"]
+    assert changed.json()["is_active"] is False
+    listed = await shipping.client.get("/v1/webhook-endpoints", headers=shipping.headers)
+    assert [e["id"] for e in listed.json()["data"]] == [created["id"]]
+    _, other = shipping.other_account()
+    for method in ("GET", "PATCH", "DELETE"):
+        response = await shipping.client.request(
+            method, path, headers=other, json={} if method == "PATCH" else None
+        )
+        assert response.status_code == 404
+    assert (await shipping.client.get(f"{path}/deliveries", headers=other)).status_code == 404
+    deleted = await shipping.client.delete(path, headers=shipping.headers)
+    assert deleted.status_code == 204
+    assert (await shipping.client.get(path, headers=shipping.headers)).status_code == 404
+
+
+async def test_managing_webhooks_needs_the_scope(shipping: Shipping) -> None:
+    key = shipping.issuer.api_keys.issue(shipping.account_id, [Scope.SHIPMENTS_WRITE.value])
+    response = await shipping.client.get("/v1/webhook-endpoints", headers=bearer(key))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.7/hook",
+        "http://192.168.1.20/hook",
+        "http://172.16.5.4/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "ftp://shop.example.nl/hook",
+        "file:///etc/passwd",
+        "gopher://shop.example.nl/",
+        "https://user:secret@shop.example.nl/hook",
+        "http://metadata.google.internal/",
+    ],
+)
+async def test_unsafe_urls_are_refused(shipping: Shipping, url: str) -> None:
+    response = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": url, "events": ["shipment.created"]},
+        headers=shipping.headers,
+    )
+    assert response.status_code == 422, url
+    assert response.json()["errors"][0]["field"] == "url"
+
+
+async def test_loopback_is_refused_unless_the_development_setting_allows_it(
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = settings_for(shipping_settings, webhook_allow_loopback=False)
+    async with start_shipping(settings, issuer) as shipping:
+        for url in ("http://127.0.0.1:9999/hook", "http://localhost/hook", "http://[::1]/"):
+            response = await shipping.client.post(
+                "/v1/webhook-endpoints",
+                json={"url": url, "events": ["shipment.created"]},
+                headers=shipping.headers,
+            )
+            assert response.status_code == 422, url
+
+
+def test_address_policy() -> None:
+    def allowed(value: str, loopback: bool = False) -> bool:
+        return is_allowed_address(ipaddress.ip_address(value), allow_loopback=loopback)
+
+    assert allowed("93.184.216.34")
+    assert allowed("2606:2800:220:1:248:1893:25c8:1946")
+    assert not allowed("127.0.0.1")
+    assert allowed("127.0.0.1", loopback=True)
+    assert not allowed("10.1.2.3", loopback=True)
+    assert not allowed("169.254.169.254", loopback=True)
+    assert not allowed("224.0.0.1")
+    assert not allowed("::ffff:192.168.0.1")
+
+
+async def test_deliveries_arrive_signed_at_a_real_receiver(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    endpoint = await register(shipping, receiver.url)
+    shipment = await shipping.create()
+    assert await deliver(shipping) == 1
+    [received] = await receiver.wait_for(1)
+    assert received.path == "/hooks/parcelpro"
+    assert received.headers["parcelpro-event"] == "shipment.created"
+    assert verify(endpoint["secret"], received.headers["parcelpro-signature"], received.body)
+    assert not verify("whsec_wrong", received.headers["parcelpro-signature"], received.body)
+    timestamp = int(received.headers["parcelpro-signature"].split(",")[0][2:])
+    assert timestamp == int(shipping.clock.now().timestamp())
+    payload = orjson.loads(received.body)
+    assert payload["type"] == "shipment.created"
+    assert payload["data"]["shipment"]["tracking_code"] == shipment["tracking_code"]
+    assert "Jan Jansen" not in received.body.decode()
+    log = await shipping.client.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=shipping.headers
+    )
+    [entry] = log.json()["data"]
+    assert entry["state"] == "delivered"
+    assert entry["attempts"] == 1
+    assert entry["last_status_code"] == 200
+
+
+async def test_only_subscribed_events_are_sent(shipping: Shipping, receiver: Receiver) -> None:
+    await register(shipping, receiver.url, events=["shipment.delivered"])
+    shipment = await shipping.create()
+    assert await deliver(shipping) == 0
+    code = shipment["tracking_code"]
+    for index, status in enumerate(["handed_to_carrier", "out_for_delivery", "delivered"]):
+        await push_event(shipping.client, "postnl", carrier_event(code, status, f"ev{index}"))
+    assert await deliver(shipping) == 1
+    [received] = await receiver.wait_for(1)
+    assert orjson.loads(received.body)["data"]["event"]["status"] == "delivered"
+
+
+async def test_failed_delivery_is_retried_with_backoff(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    await register(shipping, receiver.url)
+    receiver.answer(500)
+    await shipping.create()
+    assert await deliver(shipping) == 1
+    [delivery] = await deliveries(shipping)
+    assert delivery.state == "pending"
+    assert delivery.last_status_code == 500
+    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at > shipping.clock.now()
+    assert await deliver(shipping) == 0  # not due yet
+    shipping.clock.advance(timedelta(minutes=1))
+    assert await deliver(shipping) == 1
+    received = await receiver.wait_for(2)
+    assert received[0].headers["parcelpro-delivery"] == received[1].headers["parcelpro-delivery"]
+    [delivery] = await deliveries(shipping)
+    assert delivery.state == "delivered"
+    assert delivery.attempts == 2
+
+
+async def test_gives_up_after_24_hours(shipping: Shipping, receiver: Receiver) -> None:
+    await register(shipping, receiver.url)
+    receiver.answer(*([503] * 100))
+    await shipping.create()
+    started = shipping.clock.now()
+    attempts = 0
+    while True:
+        tried = await deliver(shipping)
+        attempts += tried
+        [delivery] = await deliveries(shipping)
+        if delivery.state != "pending":
+            break
+        shipping.clock.advance(timedelta(hours=1))
+        assert shipping.clock.now() - started < timedelta(hours=30)
+    assert delivery.state == "failed"
+    assert delivery.last_attempt_at is not None
+    assert delivery.last_attempt_at - started <= timedelta(hours=24)
+    assert 8 <= attempts <= 30
+
+
+async def test_redirects_are_not_followed(shipping: Shipping, receiver: Receiver) -> None:
+    await register(shipping, receiver.url)
+    receiver.answer(302)
+    await shipping.create()
+    await deliver(shipping)
+    [delivery] = await deliveries(shipping)
+    assert delivery.last_status_code == 302
+    assert delivery.last_error == "redirects are not followed"
+    assert len(receiver.received) == 1
+
+
+class SwitchingResolver:
+    """A public answer when the endpoint is saved, a private one at delivery (DNS rebinding)."""
+
+    def __init__(self) -> None:
+        self.answer = "93.184.216.34"
+
+    async def resolve(self, host: str, port: int) -> list[Any]:
+        return [ipaddress.ip_address(self.answer)]
+
+
+async def test_dns_is_checked_again_at_delivery_time(shipping: Shipping) -> None:
+    resolver = SwitchingResolver()
+    shipping.app.state.webhook_policy = type(shipping.app.state.webhook_policy)(
+        resolver=resolver,  # type: ignore[arg-type]
+        allow_loopback=False,
+        secrets=shipping.app.state.webhook_policy.secrets,
+    )
+    shipping.app.state.webhook_dispatcher.policy = shipping.app.state.webhook_policy
+    await register(shipping, "http://hooks.shop.example/parcelpro")
+    resolver.answer = "10.20.30.40"
+    await shipping.create()
+    await deliver(shipping)
+    [delivery] = await deliveries(shipping)
+    assert delivery.state == "pending"
+    assert delivery.last_status_code is None
+    assert delivery.last_error is not None
+    assert "non-public address" in delivery.last_error
+
+
+async def test_paused_endpoint_gets_nothing(shipping: Shipping, receiver: Receiver) -> None:
+    endpoint = await register(shipping, receiver.url)
+    await shipping.client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}",
+        json={"is_active": False},
+        headers=shipping.headers,
+    )
+    await shipping.create()
+    assert await deliver(shipping) == 0
+    assert receiver.received == []
+
+
+async def test_the_background_worker_delivers_without_help(
+    shipping_settings,
+    issuer,
+    receiver: Receiver,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = settings_for(shipping_settings, outbox_worker_enabled=True, outbox_poll_seconds=0.05)
+    async with start_shipping(settings, issuer, committed=True) as shipping:
+        try:
+            await register(shipping, receiver.url)
+            shipment = await shipping.create()
+            [received] = await receiver.wait_for(1)
+            assert shipment["tracking_code"].encode() in received.body
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)
