@@ -165,6 +165,15 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(bind, **options)
 
     @property
+    def is_shared_connection(self) -> bool:
+        """True when every session runs on one connection (tests' rolled-back database).
+
+        Background workers must not start then: two tasks on one connection would interleave
+        their savepoints. Tests drive such work explicitly instead.
+        """
+        return isinstance(self.bind, AsyncConnection)
+
+    @property
     def dialect_name(self) -> str:
         return self.bind.dialect.name
 

@@ -9,10 +9,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from libs.common.db import Database
-from libs.common.logging import get_logger
 from libs.common.errors import ServiceUnavailable, problem_responses
+from libs.common.logging import get_logger
 from libs.common.migrations import current_revisions
-
 
 log = get_logger("health")
 

@@ -66,7 +66,7 @@ async def identity_lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_attempts=runtime.settings.mail_max_attempts,
     )
     app.state.mail_outbox = delivery
-    if runtime.settings.mail_outbox_worker:
+    if runtime.settings.mail_outbox_worker and not database.is_shared_connection:
         async with delivering(delivery, runtime.settings.mail_poll_seconds):
             yield
     else:

@@ -32,7 +32,7 @@ from libs.common.db import (
     utcnow,
     uuid7,
 )
-from libs.common.pii import Erasure, PiiCategory, pii
+from libs.common.pii import Erasure, PiiCategory, TableErasure, pii, table_info
 from libs.common.request_log import RequestLogMixin
 
 # Dutch fiscal retention obligation: books and records, including the debtor administration,
@@ -205,6 +205,7 @@ class RefreshToken(UUIDPrimaryKey, Base):
         Index("ix_refresh_tokens_account_id", "account_id"),
         Index("ix_refresh_tokens_staff_id", "staff_id"),
         Index("ix_refresh_tokens_expires_at", "expires_at"),
+        {"info": table_info(TableErasure.DELETE)},
     )
 
     family_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
@@ -251,7 +252,10 @@ class ApiKey(UUIDPrimaryKey, Base):
     """A partner webshop's API key: ``pp_<mode>_<prefix>_<secret>``, stored as a keyed hash."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (Index("ix_api_keys_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_api_keys_account_id_id", "account_id", "id"),
+        {"info": table_info(TableErasure.DELETE)},
+    )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"),
@@ -292,7 +296,10 @@ class SecurityEvent(UUIDPrimaryKey, Base):
     """What happened to an account's security, readable by the account holder."""
 
     __tablename__ = "security_events"
-    __table_args__ = (Index("ix_security_events_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_security_events_account_id_id", "account_id", "id"),
+        {"info": table_info(TableErasure.DELETE)},
+    )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"),
@@ -322,6 +329,7 @@ class MailToken(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_mail_tokens_account_id_purpose", "account_id", "purpose"),
         Index("ix_mail_tokens_expires_at", "expires_at"),
+        {"info": table_info(TableErasure.DELETE)},
     )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
@@ -347,6 +355,7 @@ class OutboxMail(UUIDPrimaryKey, Base):
     __tablename__ = "mail_outbox"
     __table_args__ = (
         Index("ix_mail_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+        {"info": table_info(TableErasure.DELETE)},
     )
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -63,7 +63,7 @@ async def drain_outboxes(
 def outbox_worker(settings: ShippingSettings) -> Lifespan:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.outbox_worker_enabled:
+        if not settings.outbox_worker_enabled or app.state.database.is_shared_connection:
             yield
             return
 
@@ -81,7 +81,7 @@ def outbox_worker(settings: ShippingSettings) -> Lifespan:
 def retention_worker(settings: ShippingSettings) -> Lifespan:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.purge_in_process:
+        if not settings.purge_in_process or app.state.database.is_shared_connection:
             yield
             return
 

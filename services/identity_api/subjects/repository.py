@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.pii import TableErasure, table_erasure
 from services.identity_api.models import (
     Account,
     ApiKey,
@@ -25,22 +25,21 @@ from services.identity_api.models import (
 )
 
 
-class OnErase(StrEnum):
-    ANONYMISE = "anonymise"  # UPDATE with the columns' erasure values; retained ones stay
-    DELETE = "delete"  # the rows exist only because of the subject
-
-
 @dataclass(frozen=True, slots=True)
 class SubjectTable:
     model: Any
     category: str
     """The export category (privacy_api writes one JSON and CSV file per category)."""
-    on_erase: OnErase
 
     @property
     def table(self) -> Table:
         table: Table = self.model.__table__
         return table
+
+    @property
+    def on_erase(self) -> TableErasure:
+        """Declared on the table: its rows are deleted, or their personal columns erased."""
+        return table_erasure(self.table)
 
     @property
     def link(self) -> Any:
@@ -49,14 +48,14 @@ class SubjectTable:
 
 
 SUBJECT_TABLES: tuple[SubjectTable, ...] = (
-    SubjectTable(Account, "account", OnErase.ANONYMISE),
-    SubjectTable(ApiKey, "api_keys", OnErase.DELETE),
-    SubjectTable(RefreshToken, "sessions", OnErase.DELETE),
-    SubjectTable(SecurityEvent, "security_events", OnErase.DELETE),
-    SubjectTable(RequestLog, "request_log", OnErase.DELETE),
-    SubjectTable(MailToken, "mail_tokens", OnErase.DELETE),
-    SubjectTable(OutboxMail, "mail_outbox", OnErase.DELETE),
-    SubjectTable(StaffAccessLog, "staff_access", OnErase.ANONYMISE),
+    SubjectTable(Account, "account"),
+    SubjectTable(ApiKey, "api_keys"),
+    SubjectTable(RefreshToken, "sessions"),
+    SubjectTable(SecurityEvent, "security_events"),
+    SubjectTable(RequestLog, "request_log"),
+    SubjectTable(MailToken, "mail_tokens"),
+    SubjectTable(OutboxMail, "mail_outbox"),
+    SubjectTable(StaffAccessLog, "staff_access"),
 )
 """Every table with an account holder's personal data. ``tests/identity/test_subjects.py``
 checks that no PII-annotated table is missing."""

@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.crypto import FieldCipher
 from libs.common.errors import ValidationFailed, validation_errors
-from libs.common.pii import erasure_values, export_row, retained_fields
+from libs.common.pii import TableErasure, erasure_values, export_row, retained_fields
 from services.identity_api.accounts.schemas import AccountUpdate
 from services.identity_api.accounts.service import apply_changes, iban_context
 from services.identity_api.auth.service import Context
 from services.identity_api.models import Account
 from services.identity_api.subjects import repository
-from services.identity_api.subjects.repository import SUBJECT_TABLES, OnErase, SubjectTable
+from services.identity_api.subjects.repository import SUBJECT_TABLES, SubjectTable
 from services.identity_api.subjects.schemas import (
     Basis,
     EraseResult,
@@ -84,7 +84,7 @@ async def erase(
     if ids:
         retain_until = ctx.now + timedelta(days=365 * ctx.runtime.settings.fiscal_retention_years)
         for entry in SUBJECT_TABLES:
-            if entry.on_erase is OnErase.DELETE:
+            if entry.on_erase is TableErasure.DELETE:
                 count = await repository.delete_rows(session, entry, ids)
             else:
                 values = erasure_values(entry.table)

@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db import uuid7
 from services.privacy_api.context import Collaborators, collaborators_of
@@ -283,7 +282,7 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.worker = worker
     # A Database over one connection (a test's rolled-back transaction) cannot be shared with
     # a background task: such callers drive ``app.state.worker`` themselves.
-    single_connection = isinstance(app.state.database.bind, AsyncConnection)
+    single_connection = app.state.database.is_shared_connection
     if not app.state.settings.worker_enabled or single_connection:
         yield
         return
