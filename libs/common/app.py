@@ -141,7 +141,9 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         else:
             app.state.authenticator = Authenticator(
                 key_source=HttpJwksKeySource(identity),
-                api_keys=HttpApiKeyResolver(identity, service_tokens),
+                api_keys=HttpApiKeyResolver(
+                    identity, service_tokens, ttl_seconds=settings.api_key_cache_seconds
+                ),
                 issuer=settings.jwt_issuer,
             )
         request_log_sink: RequestLogSink | None = None

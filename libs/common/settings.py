@@ -77,6 +77,11 @@ class BaseServiceSettings(BaseSettings):
     )
     jwt_issuer: str = Field("parcelpro", validation_alias=_shared("JWT_ISSUER"))
 
+    api_key_cache_seconds: float = Field(
+        30.0, gt=0, le=30, validation_alias=_shared("API_KEY_CACHE_SECONDS")
+    )
+    """How long an API-key check is cached; a revoked key stops working within this time."""
+
     service_client_secret: str = ""
     """Secret this service presents to identity's token endpoint (client credentials)."""
 

@@ -167,6 +167,8 @@ def running_stack(
             "PRIVACY_URL": f"http://127.0.0.1:{ports['privacy']}",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
             "PYTHONUNBUFFERED": "1",
+            # Short enough for a test to see a revoked API key refused; production keeps 30 s.
+            "API_KEY_CACHE_SECONDS": "2",
         }
     )
     for service in SERVICES:
