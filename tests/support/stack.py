@@ -130,14 +130,17 @@ async def _recreate_database(admin_url: str, name: str) -> None:
         await engine.dispose()
 
 
-def stack_database_urls(base_dir: Path, suffix: str) -> dict[str, str]:
+def stack_database_urls(
+    base_dir: Path, suffix: str, postgres_url: str | None = None
+) -> dict[str, str]:
     """A database of the stack's own: its data is committed, so it must not be the test one."""
-    if not POSTGRES_URL:
+    postgres_url = postgres_url or POSTGRES_URL
+    if not postgres_url:
         return {s: f"sqlite+aiosqlite:///{base_dir / f'{s}.db'}" for s in SERVICES}
-    prefix, _, dbname = POSTGRES_URL.rpartition("/")
+    prefix, _, dbname = postgres_url.rpartition("/")
     dbname = dbname.split("?")[0]
     name = f"{dbname}_{suffix}"
-    asyncio.run(_recreate_database(POSTGRES_URL, name))
+    asyncio.run(_recreate_database(postgres_url, name))
     return dict.fromkeys(SERVICES, f"{prefix}/{name}")
 
 
@@ -148,9 +151,12 @@ def running_stack(
     suffix: str = "e2e",
     extra_env: dict[str, str] | None = None,
     services: tuple[str, ...] = ("gateway", *SERVICES),
+    postgres_url: str | None = None,
 ) -> Iterator[Stack]:
+    """``postgres_url`` (default: ``TEST_DATABASE_URL``) names the server and a database from
+    which the stack's own database ``<name>_<suffix>`` is derived; none means SQLite files."""
     ports = {name: free_port() for name in ("gateway", *SERVICES)}
-    urls = stack_database_urls(base_dir, suffix)
+    urls = stack_database_urls(base_dir, suffix, postgres_url)
     env = {
         k: v
         for k, v in os.environ.items()

@@ -1,0 +1,368 @@
+"""The benchmark scenarios, each measured against a reference taken in the same run (targets
+from the performance issue; results and commands in docs/performance.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.load import LoadResult, run_wrk
+from bench.platform import BenchPlatform, bench_platform
+from bench.report import Result
+from bench.servers import ROOT, rss_megabytes, uvicorn_app
+from tests.support.platform import shipment_payload, wait_for_status
+
+
+@dataclass
+class Run:
+    seconds: int
+    hello_rps: float = 0.0
+    platform: BenchPlatform | None = None
+    measured: dict[str, LoadResult] = field(default_factory=dict)
+
+
+def _rotating(
+    paths: list[str], *, method: str = "GET", headers: dict[str, str] | None = None
+) -> str:
+    """A wrk ``request()`` that cycles through ``paths`` (no single hot row or cache line)."""
+    header_lines = "".join(
+        f"h[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items()
+    )
+    return (
+        "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  local h = {}\n"
+        + header_lines
+        + f"  return wrk.format({json.dumps(method)}, paths[(i % #paths) + 1], h)\n"
+        "end\n"
+    )
+
+
+def hello(run: Run) -> list[Result]:
+    with uvicorn_app("bench.hello:create_hello") as url:
+        run_wrk(f"{url}/hello", seconds=2)
+        result = run_wrk(f"{url}/hello", seconds=run.seconds)
+    run.hello_rps = result.rps
+    return [
+        Result(
+            "hello world (reference)",
+            f"{result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms",
+            result.rps,
+            "reference",
+            True,
+        )
+    ]
+
+
+def request_log_cost(run: Run) -> list[Result]:
+    """The request-log middleware on vs off, same endpoint: at most 5 % throughput cost."""
+    runs: dict[str, list[float]] = {"off": [], "on": []}
+    # Alternated, twice, so that drift on a shared machine hits both alike.
+    for _ in range(2):
+        for variant, factory in (
+            ("off", "bench.hello:create_hello"),
+            ("on", "bench.hello:create_hello_logged"),
+        ):
+            with uvicorn_app(factory) as url:
+                run_wrk(f"{url}/hello", seconds=2)
+                runs[variant].append(run_wrk(f"{url}/hello", seconds=run.seconds).rps)
+    off, on = sum(runs["off"]) / 2, sum(runs["on"]) / 2
+    cost = 1 - on / off
+    return [
+        Result(
+            "request-log middleware cost",
+            f"{on:,.0f} req/s with, {off:,.0f} without",
+            cost,
+            "<= 0.05",
+            cost <= 0.05,
+        )
+    ]
+
+
+def _ratio(name: str, result: LoadResult, reference: float, target: float, what: str) -> Result:
+    ratio = result.rps / reference if reference else 0.0
+    errors = result.server_errors + result.socket_errors
+    return Result(
+        name,
+        f"{result.rps:,.0f} req/s vs {what} {reference:,.0f}; p99 {result.p99_ms:.1f} ms; "
+        f"{errors} errors",
+        ratio,
+        f">= {target}",
+        ratio >= target and errors == 0,
+    )
+
+
+def tracking(run: Run) -> list[Result]:
+    platform = _platform(run)
+    paths = [f"/v1/tracking/{s['tracking_code']}" for s in platform.shipments]
+    direct_url = platform.stack.service_url("shipping")
+    lua = _rotating(paths)
+    run_wrk(direct_url + paths[0], seconds=2, lua=lua)
+    direct = run_wrk(direct_url + paths[0], seconds=run.seconds, lua=lua)
+    via_gateway = run_wrk(platform.stack.gateway_url + paths[0], seconds=run.seconds, lua=lua)
+    run.measured["tracking_direct"] = direct
+    for result in (direct, via_gateway):
+        if result.count(200) != result.requests:
+            raise RuntimeError(f"tracking answered other than 200: {result.statuses}")
+    return [
+        _ratio("tracking lookup, direct", direct, run.hello_rps, 0.5, "hello"),
+        _ratio("tracking lookup, gateway vs direct", via_gateway, direct.rps, 0.6, "direct"),
+    ]
+
+
+def shipment_get(run: Run) -> list[Result]:
+    platform = _platform(run)
+    paths = [f"/v1/shipments/{s['id']}" for s in platform.shipments]
+    url = platform.stack.service_url("shipping")
+    lua = _rotating(paths, headers=platform.key_header)
+    run_wrk(url + paths[0], seconds=2, lua=lua)
+    result = run_wrk(url + paths[0], seconds=run.seconds, lua=lua)
+    if result.count(200) != result.requests:
+        raise RuntimeError(f"GET shipment answered other than 200: {result.statuses}")
+    return [_ratio("GET /v1/shipments/{id} with an API key", result, run.hello_rps, 0.4, "hello")]
+
+
+def shipment_create(run: Run) -> list[Result]:
+    platform = _platform(run)
+    body = json.dumps(shipment_payload())
+    headers = {**platform.key_header, "Content-Type": "application/json"}
+    url = platform.stack.gateway_url + "/v1/shipments"
+    run_wrk(url, seconds=2, method="POST", body=body, headers=headers)
+    result = run_wrk(url, seconds=run.seconds, method="POST", body=body, headers=headers)
+    refused = result.requests - result.count(201)
+    ratio = result.rps / run.hello_rps
+    return [
+        Result(
+            "POST /v1/shipments through the gateway",
+            f"{result.rps:,.0f} req/s vs hello {run.hello_rps:,.0f}; p99 "
+            f"{result.p99_ms:.1f} ms; {refused} not 201",
+            ratio,
+            ">= 0.15, 0 errors",
+            ratio >= 0.15 and refused == 0 and not result.socket_errors,
+        )
+    ]
+
+
+def bulk_create(run: Run) -> list[Result]:
+    platform = _platform(run)
+    items = [shipment_payload() for _ in range(1000)]
+    with httpx.Client(base_url=platform.stack.gateway_url, timeout=60) as client:
+        started = time.perf_counter()
+        response = client.post(
+            "/v1/shipments/bulk", json={"shipments": items}, headers=platform.key_header
+        )
+        elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    created = response.json()["created"]
+    return [
+        Result(
+            "bulk create of 1,000 shipments",
+            f"{elapsed:.2f} s, {created} created",
+            elapsed,
+            "< 2 s",
+            elapsed < 2 and created == 1000,
+        )
+    ]
+
+
+def access_export(run: Run) -> list[Result]:
+    """An account with 10,000 shipments and 100,000 request-log rows exports in < 5 s."""
+    platform = _platform(run)
+    stack = platform.stack
+    with httpx.Client(base_url=stack.gateway_url, timeout=120) as client:
+        from tests.support.platform import register_and_login
+
+        holder = register_and_login(client)
+        _, key = holder.api_key("shipments:read", "shipments:write")
+        for _ in range(10):
+            response = client.post(
+                "/v1/shipments/bulk",
+                json={"shipments": [shipment_payload() for _ in range(1000)]},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            response.raise_for_status()
+        for schema, rows in (("identity", 50_000), ("shipping", 50_000)):
+            platform.sql(
+                f"""INSERT INTO {schema}.request_log (id, ip, timestamp, duration_ms, method, host,
+                    port, path, status, request_size, response_size, request_id, service,
+                    account_id)
+                SELECT gen_random_uuid(), '198.51.100.7', now() - (n || ' seconds')::interval,
+                    1.5, 'GET', 'api.parcelpro.nl', 443, '/v1/shipments', 200, 0, 512,
+                    md5(n::text), :service, CAST(:account AS uuid)
+                FROM generate_series(1, :rows) AS n""",  # noqa: S608 - fixed schema names
+                service=schema,
+                account=holder.account_id,
+                rows=rows,
+            )
+        privacy_pid = stack.processes["privacy"].popen.pid
+        rss_before = rss_megabytes(privacy_pid)
+        peak = [rss_before]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_megabytes(privacy_pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        created = client.post(
+            "/v1/privacy/requests", json={"type": "access"}, headers=holder.headers
+        )
+        created.raise_for_status()
+        url = f"/v1/privacy/requests/{created.json()['id']}"
+        done = wait_for_status(
+            client, url, headers=holder.headers, statuses={"completed", "failed"}, within=120
+        )
+        export = client.get(f"{url}/export", headers=holder.headers)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+    grew = peak[0] - rss_before
+    ok = done["status"] == "completed" and export.status_code == 200 and elapsed < 5 and grew < 100
+    return [
+        Result(
+            "access export (10k shipments, 100k log rows)",
+            f"{elapsed:.2f} s to a {len(export.content) / 1e6:.1f} MB ZIP; privacy RSS "
+            f"+{grew:.0f} MB at peak",
+            elapsed,
+            "< 5 s",
+            ok,
+        )
+    ]
+
+
+def retention_purge(run: Run) -> list[Result]:
+    """1,000,000 expired recipients purged in < 60 s, in batches (no long table lock)."""
+    platform = _platform(run)
+    rows = 1_000_000
+    platform.sql(
+        """INSERT INTO shipping.shipments (id, account_id, mode, reference, carrier, service,
+            status, tracking_code, parcel_count, price_cents, currency, recipient_name,
+            recipient_contact_person, recipient_street, recipient_house_number,
+            recipient_postcode, recipient_city, recipient_country, recipient_email,
+            recipient_phone, recipient_email_index, recipient_phone_index, country_code,
+            postcode_area, is_restricted, created_at, updated_at, status_changed_at, final_at)
+        SELECT gen_random_uuid(), CAST(:account AS uuid), 'live', 'OLD-' || n, 'postnl',
+            'standard', 'delivered', 'PB' || lpad(n::text, 12, '0'), 1, 695, 'EUR',
+            'Recipient ' || n, NULL, 'Dorpsstraat', '7', '1234 AB', 'Amsterdam', 'NL',
+            'r' || n || '@example.nl', '+31612345678', md5('e' || n), md5('p' || n), 'NL',
+            '1234', false, now() - interval '200 days', now() - interval '200 days',
+            now() - interval '190 days', now() - interval '190 days'
+        FROM generate_series(1, :rows) AS n""",
+        account=platform.holder.account_id,
+        rows=rows,
+    )
+    platform.sql("ANALYZE shipping.shipments")
+    live = platform.shipments[0]["id"]
+    stop = threading.Event()
+    worst = [0.0]
+
+    def probe() -> None:
+        """Writes to a live row while the purge runs: a long table lock would show here."""
+        while not stop.is_set():
+            started = time.perf_counter()
+            platform.sql(
+                "UPDATE shipping.shipments SET updated_at = now() WHERE id = CAST(:id AS uuid)",
+                id=live,
+            )
+            worst[0] = max(worst[0], time.perf_counter() - started)
+            time.sleep(0.1)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "services.shipping_api", "purge"],
+        cwd=ROOT,
+        env=platform.stack.env,
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - started
+    stop.set()
+    prober.join()
+    left = platform.sql(
+        "SELECT count(*) FROM shipping.shipments WHERE reference LIKE 'OLD-%' "
+        "AND recipient_name IS NOT NULL"
+    )[0][0]
+    ok = elapsed < 60 and left == 0 and worst[0] < 1.0
+    return [
+        Result(
+            "retention purge of 1,000,000 recipients",
+            f"{elapsed:.1f} s, {left} left; slowest concurrent write {worst[0] * 1000:.0f} ms",
+            elapsed,
+            "< 60 s",
+            ok,
+        )
+    ]
+
+
+def resident_memory(run: Run) -> list[Result]:
+    platform = _platform(run)
+    results = []
+    for service in ("identity", "shipping", "privacy"):
+        rss = rss_megabytes(platform.stack.processes[service].popen.pid)
+        results.append(
+            Result(
+                f"resident memory of {service}_api after the load",
+                f"{rss:.0f} MB",
+                rss,
+                "< 150 MB",
+                rss < 150,
+            )
+        )
+    return results
+
+
+def _platform(run: Run) -> BenchPlatform:
+    if run.platform is None:
+        raise RuntimeError("the platform is not running")
+    return run.platform
+
+
+Scenario = Callable[[Run], list[Result]]
+
+REFERENCE: list[tuple[str, Scenario]] = [("hello", hello), ("request-log", request_log_cost)]
+ON_PLATFORM: list[tuple[str, Scenario]] = [
+    ("tracking", tracking),
+    ("shipment-get", shipment_get),
+    ("shipment-create", shipment_create),
+    ("bulk", bulk_create),
+    ("export", access_export),
+    ("purge", retention_purge),
+    ("memory", resident_memory),
+]
+SCENARIOS = [name for name, _ in REFERENCE + ON_PLATFORM]
+
+
+def run_all(seconds: int, only: set[str] | None = None) -> list[Result]:
+    run = Run(seconds=seconds)
+    results: list[Result] = []
+    chosen = lambda name: not only or name in only  # noqa: E731
+    for name, scenario in REFERENCE:
+        if name == "hello" or chosen(name):
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            results.extend(scenario(run))
+    wanted = [(n, s) for n, s in ON_PLATFORM if chosen(n)]
+    if wanted:
+        print("starting the platform on PostgreSQL ...", file=sys.stderr, flush=True)
+        with bench_platform() as platform:
+            run.platform = platform
+            for name, scenario in wanted:
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                results.extend(scenario(run))
+    return results
+
+
+__all__ = ["SCENARIOS", "run_all"]
