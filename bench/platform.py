@@ -60,7 +60,9 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
             "SHIPPING_TRACKING_POSTCODE_RATE_LIMIT": UNLIMITED,
             "SHIPPING_PURGE_IN_PROCESS": "false",
             "IDENTITY_REGISTRATIONS_PER_IP": UNLIMITED,
+            **{k: v for k, v in os.environ.items() if k.startswith("BENCHENV_")},
         }
+        env = {k.removeprefix("BENCHENV_"): v for k, v in env.items()}
         with (
             running_stack(
                 __import__("pathlib").Path(tmp),
