@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.db import Database
 from libs.common.logging import get_logger
+from libs.common.metrics import DatabaseGauge
 from services.identity_api.accounts.endpoints import internal_router as internal_accounts
 from services.identity_api.accounts.endpoints import router as accounts
 from services.identity_api.api_keys.endpoints import internal_router as internal_api_keys
@@ -21,7 +25,7 @@ from services.identity_api.auth.endpoints import router as auth
 from services.identity_api.auth.errors import OAuthError
 from services.identity_api.authentication import build_authenticator
 from services.identity_api.mail.outbox import OutboxDelivery, delivering
-from services.identity_api.models import RequestLog
+from services.identity_api.models import OutboxMail, RequestLog
 from services.identity_api.runtime import IdentityRuntime
 from services.identity_api.security_events.endpoints import router as security_events
 from services.identity_api.settings import IdentitySettings
@@ -47,6 +51,51 @@ TAGS = [
         "gateway; need a service token).",
     },
 ]
+
+
+_WAITING = (OutboxMail.sent_at.is_(None), OutboxMail.failed_at.is_(None))
+
+
+async def _mail_waiting(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    count = await session.scalar(select(func.count()).select_from(OutboxMail).where(*_WAITING))
+    return {("mail",): float(count or 0)}
+
+
+async def _mail_oldest_due(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    now = datetime.now(UTC)
+    oldest = await session.scalar(
+        select(func.min(OutboxMail.next_attempt_at)).where(
+            *_WAITING, OutboxMail.next_attempt_at <= now
+        )
+    )
+    return {("mail",): (now - oldest).total_seconds() if oldest else 0.0}
+
+
+async def _mail_failed(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    count = await session.scalar(
+        select(func.count()).select_from(OutboxMail).where(OutboxMail.failed_at.is_not(None))
+    )
+    return {("mail",): float(count or 0)}
+
+
+# Scraped from /metrics (decision 0804); the same names in every service, labelled by outbox.
+DATABASE_GAUGES = (
+    DatabaseGauge(
+        "outbox_backlog",
+        "Messages waiting to be sent (retries included).",
+        _mail_waiting,
+        ("outbox",),
+    ),
+    DatabaseGauge(
+        "outbox_oldest_due_seconds",
+        "How long the longest-waiting due message has been due; growing means nothing sends.",
+        _mail_oldest_due,
+        ("outbox",),
+    ),
+    DatabaseGauge(
+        "outbox_failed", "Messages given up on, kept until purged.", _mail_failed, ("outbox",)
+    ),
+)
 
 
 @contextlib.asynccontextmanager
@@ -98,6 +147,7 @@ def create_app(
         openapi_tags=TAGS,
         build_authenticator=build_authenticator,
         lifespans=[identity_lifespan],
+        database_gauges=DATABASE_GAUGES,
     )
     app = build_app(definition, overrides)
     app.state.identity_runtime = IdentityRuntime.from_settings(settings)

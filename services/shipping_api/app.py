@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Lifespan, Overrides, ServiceDefinition, build_app
 from libs.common.idempotency import IdempotencyStore
+from libs.common.metrics import DatabaseGauge
 from services.shipping_api.carriers.catalogue import rate_table
 from services.shipping_api.carriers.endpoints import router as carriers_router
 from services.shipping_api.labels.endpoints import router as labels_router
 from services.shipping_api.labels.sender import SenderDirectory
-from services.shipping_api.models import IdempotencyKey, RequestLog
+from services.shipping_api.models import (
+    IdempotencyKey,
+    RecipientMail,
+    RequestLog,
+    WebhookDelivery,
+)
 from services.shipping_api.notes.endpoints import router as notes_router
+from services.shipping_api.notifications.outbox import MailState
 from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.reports.endpoints import router as reports_router
@@ -27,6 +36,7 @@ from services.shipping_api.subjects.endpoints import router as subjects_router
 from services.shipping_api.tracking.endpoints import router as tracking_router
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
 from services.shipping_api.webhooks.endpoints import router as webhooks_router
+from services.shipping_api.webhooks.outbox import DeliveryState
 from services.shipping_api.webhooks.secrets import SecretBox
 from services.shipping_api.webhooks.service import WebhookPolicy
 from services.shipping_api.webhooks.ssrf import Resolver
@@ -45,6 +55,70 @@ OPENAPI_TAGS = [
     {"name": "reports", "description": "Anonymous counts (k-anonymous, no restricted subjects)."},
     {"name": "internal", "description": "Data-subject calls of privacy_api (service tokens)."},
 ]
+
+
+# outbox -> (its state column, its next-attempt column, its pending and failed states)
+_OUTBOXES = {
+    "webhooks": (
+        WebhookDelivery.state,
+        WebhookDelivery.next_attempt_at,
+        DeliveryState.PENDING,
+        DeliveryState.FAILED,
+    ),
+    "recipient_mail": (
+        RecipientMail.state,
+        RecipientMail.next_attempt_at,
+        MailState.PENDING,
+        MailState.FAILED,
+    ),
+}
+
+
+async def _outbox_backlog(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    counts: dict[tuple[str, ...], float] = {}
+    for name, (state, _next_attempt_at, pending, _failed) in _OUTBOXES.items():
+        count = await session.scalar(select(func.count()).where(state == pending))
+        counts[(name,)] = float(count or 0)
+    return counts
+
+
+async def _outbox_failed(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    counts: dict[tuple[str, ...], float] = {}
+    for name, (state, _next_attempt_at, _pending, failed) in _OUTBOXES.items():
+        count = await session.scalar(select(func.count()).where(state == failed))
+        counts[(name,)] = float(count or 0)
+    return counts
+
+
+async def _outbox_oldest_due(session: AsyncSession) -> dict[tuple[str, ...], float]:
+    now = datetime.now(UTC)
+    ages: dict[tuple[str, ...], float] = {}
+    for name, (state, next_attempt_at, pending, _failed) in _OUTBOXES.items():
+        oldest = await session.scalar(
+            select(func.min(next_attempt_at)).where(state == pending, next_attempt_at <= now)
+        )
+        ages[(name,)] = (now - oldest).total_seconds() if oldest else 0.0
+    return ages
+
+
+# Scraped from /metrics (decision 0804); the same names in every service, labelled by outbox.
+DATABASE_GAUGES = (
+    DatabaseGauge(
+        "outbox_backlog",
+        "Messages waiting to be sent (retries included).",
+        _outbox_backlog,
+        ("outbox",),
+    ),
+    DatabaseGauge(
+        "outbox_oldest_due_seconds",
+        "How long the longest-waiting due message has been due; growing means nothing sends.",
+        _outbox_oldest_due,
+        ("outbox",),
+    ),
+    DatabaseGauge(
+        "outbox_failed", "Messages given up on, kept until purged.", _outbox_failed, ("outbox",)
+    ),
+)
 
 
 def _collaborators(settings: ShippingSettings) -> Lifespan:
@@ -114,5 +188,6 @@ def create_app(
             outbox_worker(settings),
             retention_worker(settings),
         ],
+        database_gauges=DATABASE_GAUGES,
     )
     return build_app(definition, overrides)

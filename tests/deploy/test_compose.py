@@ -47,6 +47,7 @@ def test_the_stack_has_gateway_services_worker_database_and_redis(
         "shipping",
         "privacy",
         "privacy-worker",
+        "shipping-outbox",
         "migrate",
         "postgres",
         "redis",
@@ -105,11 +106,13 @@ def test_migrations_run_once_before_any_service_starts(compose: dict[str, Any]) 
     services = compose["services"]
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
-    for name in ("identity", "shipping", "privacy", "privacy-worker"):
+    for name in ("identity", "shipping", "privacy", "privacy-worker", "shipping-outbox"):
         assert services[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }
-        assert "--no-migrate" in services[name]["command"] or name == "privacy-worker"
+        assert (
+            "--no-migrate" in services[name]["command"] or "serve" not in services[name]["command"]
+        )
     # The migration step connects as each schema's owner, the services as their app roles.
     migrate_env = services["migrate"]["environment"]
     for service in ("identity", "shipping", "privacy"):
@@ -144,6 +147,15 @@ def test_only_the_gateway_is_published_and_the_data_network_is_internal(
     for name in ("postgres", "redis"):
         assert compose["services"][name]["networks"] == ["data"]
     assert "data" not in compose["services"]["gateway"]["networks"]
+
+
+def test_privacy_processes_that_handle_exports_share_one_volume(compose: dict[str, Any]) -> None:
+    # Decision 0808: a worker writes the ZIP, the API serves it, the deadlines job purges it.
+    services = compose["services"]
+    assert "privacy_exports" in compose["volumes"]
+    for name in ("privacy", "privacy-worker", "privacy-deadlines"):
+        directory = services[name]["environment"]["PRIVACY_EXPORT_DIR"]
+        assert f"privacy_exports:{directory}" in services[name]["volumes"], name
 
 
 def test_the_gateway_serves_https_for_the_domain_with_the_production_caddyfile(

@@ -146,6 +146,7 @@ def test_scheduled_jobs_cover_retention_request_log_expiry_and_deadlines(
     assert sorted(commands.values()) == sorted(
         [
             ["shipping", "purge"],
+            ["identity", "purge-expired"],
             ["identity", "purge-request-log"],
             ["shipping", "purge-request-log"],
             ["privacy", "purge-request-log"],
@@ -170,21 +171,91 @@ def test_migrations_run_as_a_job_with_the_schema_owners_credentials(
     (container,) = containers(job)
     assert container["args"] == ["migrate"]
     env = {item["name"]: item["value"] for item in container["env"]}
-    assert env == {
-        f"{s.upper()}_DATABASE_URL_FILE": f"/run/secrets/parcelpro/{s}_database_url"
-        for s in ("identity", "shipping", "privacy")
-    }
-    secrets = {v["secret"]["secretName"] for v in pod_specs(job)[0]["volumes"] if "secret" in v}
-    assert secrets == {"parcelpro-migration"}
+    for service in ("identity", "shipping", "privacy"):
+        assert (
+            env[f"{service.upper()}_DATABASE_URL_FILE"]
+            == f"/run/secrets/parcelpro/{service}_database_url"
+        )
+    volumes = {v["name"]: v for v in pod_specs(job)[0]["volumes"] if "secret" in v}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounts["/run/secrets/parcelpro"]]["secret"]["secretName"] == (
+        "parcelpro-migration"
+    )
+    # Each service's command validates its settings before migrating: every other variable the
+    # service reads from a file, the Job reads from that service's own Secret (decision 0806).
+    for service in ("identity", "shipping", "privacy"):
+        deployment = containers(by_kind(rendered, "Deployment")[service])[0]
+        wanted = {
+            item["name"]
+            for item in deployment["env"]
+            if item["name"].startswith(f"{service.upper()}_")
+            and item["name"].endswith("_FILE")
+            and item["name"] != f"{service.upper()}_DATABASE_URL_FILE"
+        }
+        for name in wanted:
+            directory, _, key = env[name].rpartition("/")
+            assert volumes[mounts[directory]]["secret"]["secretName"] == f"{service}-secrets"
+            assert (
+                key
+                == next(i["value"] for i in deployment["env"] if i["name"] == name).rpartition("/")[
+                    2
+                ]
+            )
     # The services never migrate on start: the Job does, once, before they become ready.
     for name in ("identity", "shipping", "privacy"):
         assert "--no-migrate" in containers(by_kind(rendered, "Deployment")[name])[0]["args"]
 
 
-def test_the_privacy_worker_runs_as_a_deployment(rendered: list[dict[str, Any]]) -> None:
-    worker = by_kind(rendered, "Deployment")["privacy-worker"]
-    assert containers(worker)[0]["args"] == ["privacy", "worker"]
-    assert "privacy-worker" in by_kind(rendered, "PodDisruptionBudget")
+def test_the_workers_run_as_deployments_with_a_disruption_budget(
+    rendered: list[dict[str, Any]],
+) -> None:
+    deployments = by_kind(rendered, "Deployment")
+    budgets = by_kind(rendered, "PodDisruptionBudget")
+    for name, args in {
+        "privacy-worker": ["privacy", "worker"],
+        "shipping-outbox": ["shipping", "deliver-outbox"],
+    }.items():
+        assert containers(deployments[name])[0]["args"] == args
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_shipping_api_leaves_its_outboxes_to_the_outbox_worker(
+    rendered: list[dict[str, Any]],
+) -> None:
+    # Decision 0807: webhooks and recipient e-mail are delivered by shipping-outbox only.
+    deployments = by_kind(rendered, "Deployment")
+    api = {i["name"]: i.get("value") for i in containers(deployments["shipping"])[0]["env"]}
+    assert api["SHIPPING_OUTBOX_WORKER_ENABLED"] == "false"
+    worker = {i["name"] for i in containers(deployments["shipping-outbox"])[0]["env"]}
+    assert "SHIPPING_OUTBOX_WORKER_ENABLED" not in worker
+    # The API's selector does not take in the worker's pods (they serve no HTTP).
+    selector = by_kind(rendered, "Service")["shipping"]["spec"]["selector"]
+    outbox_labels = deployments["shipping-outbox"]["spec"]["template"]["metadata"]["labels"]
+    assert not selector.items() <= outbox_labels.items()
+
+
+def test_every_privacy_pod_that_handles_exports_shares_one_volume(
+    rendered: list[dict[str, Any]],
+) -> None:
+    # Decision 0302: a worker writes the ZIP, any API pod serves it, the deadlines job purges it.
+    claims = by_kind(rendered, "PersistentVolumeClaim")
+    assert claims["privacy-exports"]["spec"]["accessModes"] == ["ReadWriteMany"]
+    for kind, name in (
+        ("Deployment", "privacy"),
+        ("Deployment", "privacy-worker"),
+        ("CronJob", "privacy-deadlines"),
+    ):
+        resource = by_kind(rendered, kind)[name]
+        (pod,) = pod_specs(resource)
+        (container,) = pod["containers"]
+        env = {i["name"]: i.get("value") for i in container["env"]}
+        volume = next(v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v)
+        assert next(v for v in pod["volumes"] if v["name"] == volume)["persistentVolumeClaim"] == {
+            "claimName": "privacy-exports"
+        }
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume)
+        assert env["PRIVACY_EXPORT_DIR"] == mount["mountPath"], name
 
 
 def test_each_service_mounts_only_its_own_secrets(rendered: list[dict[str, Any]]) -> None:

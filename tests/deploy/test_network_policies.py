@@ -81,6 +81,7 @@ EXPECTED_CALLERS = {
         "shipping",
         "privacy",
         "privacy-worker",
+        "shipping-outbox",
         "shipping-purge",
         "shipping-purge-request-log",
         "privacy-deadlines",
@@ -99,6 +100,8 @@ EXPECTED_CALLERS = {
         "shipping",
         "privacy",
         "privacy-worker",
+        "shipping-outbox",
+        "identity-purge-expired",
         "identity-purge-request-log",
         "shipping-purge",
         "shipping-purge-request-log",
@@ -107,6 +110,7 @@ EXPECTED_CALLERS = {
     },
     "gateway": set(),
     "privacy-worker": set(),
+    "shipping-outbox": set(),
     "migrate": set(),
 }
 
@@ -131,7 +135,7 @@ def test_public_traffic_enters_only_through_the_ingress_controller(
     for name in ("identity", "shipping", "privacy", "gateway"):
         assert allowed(rendered, workloads[name], source_namespace=INGRESS_CONTROLLER)
         assert not allowed(rendered, workloads[name], source_namespace=ELSEWHERE)
-    for name in ("privacy-worker", "migrate", "shipping-purge"):
+    for name in ("privacy-worker", "shipping-outbox", "migrate", "shipping-purge"):
         assert not allowed(rendered, workloads[name], source_namespace=INGRESS_CONTROLLER)
 
 
@@ -143,6 +147,7 @@ def test_prometheus_may_scrape_the_services_but_nothing_else(
         assert allowed(rendered, workloads[name], source_namespace=MONITORING)
     assert not allowed(rendered, workloads["gateway"], source_namespace=MONITORING)
     assert not allowed(rendered, workloads["privacy-worker"], source_namespace=MONITORING)
+    assert not allowed(rendered, workloads["shipping-outbox"], source_namespace=MONITORING)
 
 
 def test_every_pod_is_covered_by_the_default_deny_policy(rendered: list[dict[str, Any]]) -> None:
