@@ -55,6 +55,10 @@ class PrivacySettings(BaseServiceSettings):
             if self.environment == "production":
                 raise ValueError("PRIVACY_BLIND_INDEX_KEY must be set in production")
             self.blind_index_key = DEV_BLIND_INDEX_KEY
+        if self.environment == "production" and (
+            self.blind_index_key == DEV_BLIND_INDEX_KEY or len(self.blind_index_key) < 32
+        ):
+            raise ValueError("PRIVACY_BLIND_INDEX_KEY must be a real secret of 32+ characters")
         if self.export_dir is None:
             self.export_dir = self.var_dir / "privacy-exports"
         return self
