@@ -72,6 +72,8 @@ class PostgresCluster:
     base_dir: Path
     port: int
     run_as: list[str]
+    durable: bool = False
+    """``False`` for fault tests (fast commits); ``True`` where timings matter (benchmarks)."""
 
     @property
     def data_dir(self) -> Path:
@@ -110,18 +112,17 @@ class PostgresCluster:
         subprocess.run(command, capture_output=True, check=True, timeout=120)
 
     def start(self) -> None:
-        # Durability settings off: the tests crash the server, never the machine, so what a
-        # committed transaction wrote is in the WAL (in the OS cache) and survives a restart.
-        options = " ".join(
-            [
-                f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-k {self.base_dir}",
-                "-c max_connections=200",
-                "-c fsync=off",
-                "-c full_page_writes=off",
-            ]
-        )
+        settings = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-k {self.base_dir}",
+            "-c max_connections=200",
+        ]
+        if not self.durable:
+            # The tests crash the server, never the machine: what a committed transaction wrote
+            # is in the WAL (in the OS cache) and survives a restart without fsync.
+            settings += ["-c fsync=off", "-c full_page_writes=off"]
+        options = " ".join(settings)
         self._pg_ctl("-l", str(self.log_path), "-w", "-t", "60", "-o", options, "start")
 
     def stop(self, mode: ShutdownMode = "fast") -> None:
@@ -141,7 +142,7 @@ class PostgresCluster:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
+def postgres_cluster(*, durable: bool = False) -> Iterator[PostgresCluster]:
     """A started private server; stopped and deleted afterwards."""
     bin_dir = find_bin_dir()
     run_as, uid, gid = _run_as()
@@ -149,7 +150,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     try:
         if uid is not None and gid is not None:
             os.chown(base_dir, uid, gid)
-        cluster = PostgresCluster(bin_dir, base_dir, free_port(), run_as)
+        cluster = PostgresCluster(bin_dir, base_dir, free_port(), run_as, durable)
         cluster.initdb()
         cluster.start()
         try:
