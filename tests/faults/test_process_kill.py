@@ -114,11 +114,14 @@ async def test_webhook_deliveries_pending_at_a_kill_are_all_made_and_only_in_fli
         holder = await sign_up(client)
         await subscribe_webhooks(client, holder, receiver.url, ("shipment.created",))
         receiver.hold()
-        for number in range(6):
-            created = await client.post(
-                "/v1/shipments", json=new_shipment(f"KILL-{number}"), headers=holder.headers
-            )
-            assert created.status_code == 201, created.text
+        # In one transaction, so the worker finds all six deliveries due at once.
+        created = await client.post(
+            "/v1/shipments/bulk",
+            json={"shipments": [new_shipment(f"KILL-{number}") for number in range(6)]},
+            headers=holder.headers,
+        )
+        assert created.status_code == 200, created.text
+        assert [item["status"] for item in created.json()["results"]] == [201] * 6
 
         # The worker has two POSTs out (unanswered); the other four wait in the outbox.
         await receiver.wait_for("two deliveries in flight", lambda: receiver.in_flight == 2)
