@@ -205,6 +205,8 @@ def judge(result: LoadResult) -> None:
 
 
 def measure(args: argparse.Namespace) -> LoadResult:
+    # Before anything of ours runs: how busy the machine already is (other work skews figures).
+    before = os.getloadavg()
     base = Path(tempfile.mkdtemp(prefix="parcelpro-load-"))
     try:
         with database(args) as url:
@@ -214,7 +216,6 @@ def measure(args: argparse.Namespace) -> LoadResult:
             }
             with running_stack(base, suffix="loadbench_stack", extra_env=env) as stack:
                 api_key, account_id = asyncio.run(prepare(stack.gateway_url))
-                before = os.getloadavg()
                 raw = run_wrk(args, stack.gateway_url, api_key)
                 after = os.getloadavg()
                 stored = asyncio.run(stored_shipments(stack, account_id))
@@ -256,8 +257,8 @@ def report(result: LoadResult) -> str:
         f"{result.stored_shipments} stored",
         f"latency:   p50 {latency['p50']} ms, p90 {latency['p90']} ms, "
         f"p99 {latency['p99']} ms, max {latency['max']} ms",
-        f"machine:   {result.cpus} CPUs, load average {result.load_average_before[0]:.2f} "
-        f"before, {result.load_average_after[0]:.2f} after",
+        f"machine:   {result.cpus} CPUs; 1-minute load average {result.load_average_before[0]:.2f}"
+        f" before the run, {result.load_average_after[0]:.2f} at its end",
         "result:    " + ("PASS" if result.passed else "FAIL: " + "; ".join(result.problems)),
     ]
     return "\n".join(lines)
