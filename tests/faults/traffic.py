@@ -30,6 +30,7 @@ class Answer:
     body: Any = None
     reference: str | None = None
     error: str | None = None
+    retry_after: str | None = None
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Traffic:
                 content_type,
                 body,
                 reference,
+                retry_after=response.headers.get("retry-after"),
             )
         self.answers.append(answer)
         return answer
