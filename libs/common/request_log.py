@@ -208,7 +208,14 @@ class RequestLogSink:
         attempt = 0
         while self.pending:
             batch = self._take_batch()
-            error = await self._write(batch)
+            try:
+                # A connection attempt to a server that does not answer must not outlast the
+                # bound either (a batch cut off mid-commit is safe: ids make the retry a no-op).
+                async with asyncio.timeout(max(deadline - loop.time(), 0.1)):
+                    error = await self._write(batch)
+            except TimeoutError:
+                self._lose_the_rest()
+                return
             if error is None:
                 self._held = []
                 attempt = 0
@@ -222,14 +229,17 @@ class RequestLogSink:
                     attempt = 0
                 continue
             if loop.time() + 0.5 > deadline:
-                lost = self.pending
-                self.dropped += lost
-                self._held = []
-                while not self.queue.empty():
-                    self.queue.get_nowait()
-                log.error("request_log_lost_on_shutdown", entries=lost, dropped=self.dropped)
+                self._lose_the_rest()
                 return
             await asyncio.sleep(0.5)
+
+    def _lose_the_rest(self) -> None:
+        lost = self.pending
+        self.dropped += lost
+        self._held = []
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        log.error("request_log_lost_on_shutdown", entries=lost, dropped=self.dropped)
 
     async def _write(self, batch: list[dict[str, Any]]) -> Exception | None:
         """Insert ``batch`` in one transaction; the error when it failed."""

@@ -1,6 +1,7 @@
 """The request-log storage through a database outage: entries queued while the database is
 away are stored once it is back, a batch whose commit answer was lost is not stored twice, and
-shutdown gives up after a bounded time, counting what it could not store."""
+shutdown gives up after a bounded time (even when the database never answers), counting what it
+could not store."""
 
 from __future__ import annotations
 
@@ -156,3 +157,32 @@ async def test_shutdown_stops_trying_after_its_time_and_counts_what_was_lost(
         assert time.monotonic() - started < 2
         assert flaky.attempts >= 2  # it did try again before giving up
         assert (sink.written, sink.dropped, sink.pending) == (0, 5, 0)
+
+
+class SilentDatabase:
+    """Sessions of a server that accepts the connection and then never answers."""
+
+    def __call__(self) -> AsyncSession:
+        session = AsyncSession()
+
+        async def never_answers(*_: Any, **__: Any) -> None:
+            await asyncio.sleep(3600)
+
+        session.execute = never_answers  # type: ignore[method-assign]
+        return session
+
+
+async def test_shutdown_is_bounded_even_when_the_database_never_answers() -> None:
+    sink = RequestLogSink(
+        SilentDatabase(),  # type: ignore[arg-type]
+        RequestLog,
+        flush_seconds=60,
+        stop_timeout_seconds=0.5,
+    )
+    await sink.start()
+    for _ in range(3):
+        sink.submit(entry(uuid.uuid4()))
+    started = time.monotonic()
+    await sink.stop()
+    assert time.monotonic() - started < 1.5
+    assert (sink.written, sink.dropped, sink.pending) == (0, 3, 0)
