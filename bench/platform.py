@@ -14,7 +14,12 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.platform import AccountHolder, register_and_login, shipment_payload
+from tests.support.platform import (
+    AccountHolder,
+    issue_api_key,
+    register_and_login,
+    shipment_payload,
+)
 from tests.support.stack import Stack, running_stack
 
 BENCH_POSTGRES_URL = os.environ.get(
@@ -73,7 +78,7 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
             httpx.Client(base_url=stack.gateway_url, timeout=60.0) as client,
         ):
             holder = register_and_login(client)
-            _, key = holder.api_key("shipments:read", "shipments:write")
+            _, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
             platform = BenchPlatform(stack=stack, holder=holder, api_key=key)
             items = [shipment_payload() for _ in range(lookups)]
             response = client.post(

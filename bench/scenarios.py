@@ -179,10 +179,10 @@ def access_export(run: Run) -> list[Result]:
     platform = _platform(run)
     stack = platform.stack
     with httpx.Client(base_url=stack.gateway_url, timeout=120) as client:
-        from tests.support.platform import register_and_login
+        from tests.support.platform import issue_api_key, register_and_login
 
         holder = register_and_login(client)
-        _, key = holder.api_key("shipments:read", "shipments:write")
+        _, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
         for _ in range(10):
             response = client.post(
                 "/v1/shipments/bulk",

@@ -8,13 +8,15 @@ pagination and index locality come for free); timestamps are always timezone-awa
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import stamina
 import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
 from sqlalchemy import JSON, MetaData, Uuid, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -124,6 +126,24 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _report_connect_failures_as_database_errors(engine: AsyncEngine) -> None:
+    """A refused, reset or timed-out connection attempt becomes an ``OperationalError``.
+
+    asyncpg raises the socket's own ``OSError`` when the server is down or restarting, which
+    SQLAlchemy passes through unwrapped; as an ``OperationalError`` it is recognisably "the
+    database is unavailable" (503) rather than an unexpected failure (500).
+    """
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            raise dialect.loaded_dbapi.OperationalError(
+                f"cannot connect to the database: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
 def create_engine(
     url: str,
     *,
@@ -131,25 +151,93 @@ def create_engine(
     application_name: str = "parcelpro",
     pool_size: int = 10,
     max_overflow: int = 10,
+    connect_timeout_seconds: float = 5.0,
     echo: bool = False,
 ) -> AsyncEngine:
     """An async engine for ``url``; on PostgreSQL every connection works in ``schema``."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     server_settings = {"application_name": application_name}
     if schema:
         server_settings["search_path"] = schema
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
+        # Statement parameters hold personal data; error messages (and so logs) never quote them.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        # A connection that died with a database restart is noticed at checkout and replaced.
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"server_settings": server_settings},
+        # An unreachable server fails a request in seconds instead of hanging it (asyncpg's
+        # own default is a minute).
+        connect_args={"server_settings": server_settings, "timeout": connect_timeout_seconds},
     )
+    _report_connect_failures_as_database_errors(engine)
+    return engine
+
+
+T = TypeVar("T")
+
+# SQLSTATE classes of an unavailable server, not of a wrong query: 08 connection exception,
+# 53 insufficient resources (too many connections), 57P shutdown, crash, still starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """True when ``error`` means the database cannot be used right now (down, restarting,
+    connection lost, pool exhausted, SQLite busy) rather than that a statement is wrong.
+
+    Such failures are answered ``503`` with ``Retry-After``: retrying later is exactly right.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            sa_exc.OperationalError
+            | sa_exc.InterfaceError
+            | sa_exc.DisconnectionError
+            | sa_exc.TimeoutError,
+        ):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(current, sa_exc.DBAPIError):
+            pending.append(current.orig)
+        pending.extend((current.__cause__, current.__context__))
+    return False
+
+
+async def retry_while_unavailable(work: Callable[[], Awaitable[T]], *, within: float) -> T:
+    """Run ``work`` (a whole unit of work: session, statements, commit) again while the
+    database is unavailable, for up to ``within`` seconds; other errors are not retried.
+
+    Background jobs use it to record an outcome that must outlive a database restart: a
+    webhook that went out, a privacy task that is done. Were the record lost, the work would
+    be done a second time once its lease ran out.
+    """
+    async for attempt in stamina.retry_context(
+        on=is_database_unavailable,
+        attempts=None,
+        timeout=max(within, 0.001),
+        wait_initial=0.2,
+        wait_max=2.0,
+        wait_jitter=0.2,
+    ):
+        with attempt:
+            return await work()
+    raise RuntimeError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
 
 class Database:

@@ -11,14 +11,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from libs.common.db import is_database_unavailable
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://docs.parcelpro.nl/problems/"
+DATABASE_RETRY_AFTER_SECONDS = 2
+"""A database restart or failover takes seconds; clients are told to come back that soon."""
+
+log = structlog.get_logger("errors")
 
 
 class FieldError(BaseModel):
@@ -268,10 +276,39 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, body, exc.headers)
 
 
+async def _handle_database_error(request: Request, exc: Exception) -> Response:
+    """The database down, restarting or out of connections is a 503 the client may retry; any
+    other database error is a bug and stays an unexpected failure (500, logged in full)."""
+    if not is_database_unavailable(exc):
+        raise exc
+    path, request_id = _request_context(request)
+    root: BaseException = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    # Class names only: a database error's message can quote statement parameters.
+    log.warning(
+        "database_unavailable",
+        request_id=request_id,
+        path=path,
+        error=type(exc).__name__,
+        cause=type(root).__name__,
+    )
+    body = problem_body(
+        status=503,
+        title=ServiceUnavailable.title,
+        detail="The database is briefly unavailable; retry shortly.",
+        type_=PROBLEM_BASE + ServiceUnavailable.slug,
+        instance=path,
+        request_id=request_id,
+    )
+    return problem_response(503, body, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _handle_domain_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(SQLAlchemyError, _handle_database_error)
 
 
 def internal_error_body(path: str, request_id: str | None) -> bytes:

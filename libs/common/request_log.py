@@ -4,6 +4,9 @@ Entries are personal data (an IP address tied to an account), so each service ke
 own ``request_log`` table where they can be exported, erased and expired like any other data.
 Writes are batched by a background task: a slow or broken database never slows or fails a
 request, and a full queue drops entries (counted and reported) rather than grow without bound.
+While the database is unavailable (a restart, a failover) the task keeps its batch and retries,
+so entries survive an outage as long as the queue has room; every entry carries its id from the
+start, so a batch retried after an unanswered commit is never stored twice.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Index, Integer, String, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.dml import Insert
 
-from libs.common.db import UTCDateTime, UUIDPrimaryKey, utcnow
+from libs.common.db import UTCDateTime, UUIDPrimaryKey, is_database_unavailable, utcnow, uuid7
 from libs.common.pii import PiiCategory, TableErasure, pii, table_info
 
 log = structlog.get_logger("request_log")
@@ -75,6 +80,7 @@ _COLUMNS = (
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     row = {column: record[column] for column in _COLUMNS}
+    row["id"] = uuid7()
     row["account_id"] = uuid.UUID(str(record["account_id"]))
     row["path"] = str(record["path"])[:2048]
     return row
@@ -92,17 +98,30 @@ class RequestLogSink:
         flush_seconds: float = 1.0,
         max_queue: int = 50_000,
         max_attempts: int = 3,
+        retry_max_seconds: float = 5.0,
+        stop_timeout_seconds: float = 5.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.model = model
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.max_attempts = max_attempts
+        """Tries of a batch the database refuses for another reason than being unavailable."""
+        self.retry_max_seconds = retry_max_seconds
+        self.stop_timeout_seconds = stop_timeout_seconds
+        """How long shutdown may keep trying to store what is left before counting it lost."""
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queue)
         self.dropped = 0
         self.written = 0
+        self._held: list[dict[str, Any]] = []
+        """The batch being written: taken off the queue, kept until it is stored."""
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+
+    @property
+    def pending(self) -> int:
+        """Entries not yet stored (queued or in the batch being retried)."""
+        return self.queue.qsize() + len(self._held)
 
     def submit(self, record: dict[str, Any]) -> None:
         try:
@@ -129,47 +148,134 @@ class RequestLogSink:
         self._task = None
 
     async def flush(self) -> int:
-        """Write everything queued now; returns the number of entries written."""
+        """Write everything queued now, ``max_attempts`` tries per batch; returns the number of
+        entries written (a batch that still fails is dropped and counted)."""
         total = 0
-        while not self.queue.empty():
-            total += await self._write(self._take_batch())
+        while self.pending:
+            batch = self._take_batch()
+            for attempt in range(1, self.max_attempts + 1):
+                error = await self._write(batch)
+                if error is None:
+                    total += len(batch)
+                    break
+                self._log_failure(error, attempt, len(batch))
+            else:
+                self._drop(batch, "request_log_batch_dropped")
+            self._held = []
         return total
 
     def _take_batch(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
-        while len(batch) < self.batch_size and not self.queue.empty():
-            batch.append(self.queue.get_nowait())
-        return batch
+        if not self._held:
+            while len(self._held) < self.batch_size and not self.queue.empty():
+                self._held.append(self.queue.get_nowait())
+        return self._held
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.flush_seconds)
-            await self.flush()
-        await self.flush()
+            await self._pause(self.flush_seconds)
+            await self._write_until_stopped()
+        await self._write_before_exit()
 
-    async def _write(self, batch: list[dict[str, Any]]) -> int:
-        if not batch:
-            return 0
-        for attempt in range(1, self.max_attempts + 1):
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _write_until_stopped(self) -> None:
+        """Store the queue batch by batch. While the database is unavailable the batch is kept
+        and retried with backoff (the queue's bound caps the memory an outage can take)."""
+        attempt = 0
+        while self.pending and not self._stopping.is_set():
+            batch = self._take_batch()
+            error = await self._write(batch)
+            if error is None:
+                self._held = []
+                attempt = 0
+                continue
+            attempt += 1
+            self._log_failure(error, attempt, len(batch))
+            if not is_database_unavailable(error) and attempt >= self.max_attempts:
+                # The database is there but refuses these rows: retrying will not help.
+                self._drop(batch, "request_log_batch_dropped")
+                self._held = []
+                attempt = 0
+                continue
+            await self._pause(min(0.5 * 2 ** (attempt - 1), self.retry_max_seconds))
+
+    async def _write_before_exit(self) -> None:
+        """Shutdown: keep trying for a bounded time, then count what could not be stored."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_timeout_seconds
+        attempt = 0
+        while self.pending:
+            batch = self._take_batch()
             try:
-                async with self.sessionmaker() as session:
-                    await session.execute(insert(self.model), batch)
-                    await session.commit()
-            except Exception as exc:
-                log.error(
-                    "request_log_write_failed",
-                    attempt=attempt,
-                    entries=len(batch),
-                    error=type(exc).__name__,
-                )
-                if attempt < self.max_attempts and not self._stopping.is_set():
-                    await asyncio.sleep(min(2.0**attempt, 10.0))
-            else:
-                self.written += len(batch)
-                return len(batch)
+                # A connection attempt to a server that does not answer must not outlast the
+                # bound either (a batch cut off mid-commit is safe: ids make the retry a no-op).
+                async with asyncio.timeout(max(deadline - loop.time(), 0.1)):
+                    error = await self._write(batch)
+            except TimeoutError:
+                self._lose_the_rest()
+                return
+            if error is None:
+                self._held = []
+                attempt = 0
+                continue
+            attempt += 1
+            self._log_failure(error, attempt, len(batch))
+            if not is_database_unavailable(error):
+                if attempt >= self.max_attempts:
+                    self._drop(batch, "request_log_batch_dropped")
+                    self._held = []
+                    attempt = 0
+                continue
+            if loop.time() + 0.5 > deadline:
+                self._lose_the_rest()
+                return
+            await asyncio.sleep(0.5)
+
+    def _lose_the_rest(self) -> None:
+        lost = self.pending
+        self.dropped += lost
+        self._held = []
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        log.error("request_log_lost_on_shutdown", entries=lost, dropped=self.dropped)
+
+    async def _write(self, batch: list[dict[str, Any]]) -> Exception | None:
+        """Insert ``batch`` in one transaction; the error when it failed."""
+        if not batch:
+            return None
+        try:
+            async with self.sessionmaker() as session:
+                await session.execute(self._insert(session), batch)
+                await session.commit()
+        except Exception as exc:
+            return exc
+        self.written += len(batch)
+        return None
+
+    def _insert(self, session: AsyncSession) -> Insert:
+        # A commit whose answer was lost may have stored the batch: the retry skips the rows
+        # that exist (same ids) instead of storing them twice.
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(self.model).on_conflict_do_nothing(index_elements=["id"])
+        if dialect == "sqlite":
+            return sqlite.insert(self.model).on_conflict_do_nothing(index_elements=["id"])
+        return insert(self.model)
+
+    def _log_failure(self, error: Exception, attempt: int, entries: int) -> None:
+        log.error(
+            "request_log_write_failed",
+            attempt=attempt,
+            entries=entries,
+            error=type(error).__name__,
+            database_unavailable=is_database_unavailable(error),
+        )
+
+    def _drop(self, batch: list[dict[str, Any]], event: str) -> None:
         self.dropped += len(batch)
-        return 0
+        log.error(event, entries=len(batch), dropped=self.dropped)
 
 
 async def purge_expired_request_log(

@@ -20,9 +20,16 @@ from services.shipping_api.webhooks.delivery import WebhookDispatcher
 log = structlog.get_logger("workers")
 
 
+# On shutdown a round in progress may finish for this long (a webhook POST's default timeout),
+# never longer than the service's own shutdown timeout; then it is cancelled. Its claimed rows
+# are resumed by the next process once their lease lapses, so nothing is lost, and shutdown stays
+# within the orchestrator's grace period, before which the request log must be flushed.
+WORKER_STOP_SECONDS = 10.0
+
+
 @contextlib.asynccontextmanager
 async def _periodic(
-    name: str, interval: float, work: Callable[[], Awaitable[object]]
+    name: str, interval: float, work: Callable[[], Awaitable[object]], *, stop_seconds: float
 ) -> AsyncIterator[None]:
     stopping = asyncio.Event()
 
@@ -42,9 +49,9 @@ async def _periodic(
     finally:
         stopping.set()
         try:
-            await asyncio.wait_for(task, timeout=30)
+            await asyncio.wait_for(task, timeout=stop_seconds)
         except TimeoutError:
-            task.cancel()
+            log.warning("worker_cancelled_on_shutdown", worker=name)
 
 
 async def drain_outboxes(
@@ -60,6 +67,10 @@ async def drain_outboxes(
             return total
 
 
+def _stop_seconds(settings: ShippingSettings) -> float:
+    return min(WORKER_STOP_SECONDS, float(settings.shutdown_timeout_seconds))
+
+
 def outbox_worker(settings: ShippingSettings) -> Lifespan:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +83,12 @@ def outbox_worker(settings: ShippingSettings) -> Lifespan:
                 app.state.webhook_dispatcher, app.state.recipient_mail, app.state.clock
             )
 
-        async with _periodic("outbox-worker", settings.outbox_poll_seconds, work):
+        async with _periodic(
+            "outbox-worker",
+            settings.outbox_poll_seconds,
+            work,
+            stop_seconds=_stop_seconds(settings),
+        ):
             yield
 
     return lifespan
@@ -97,7 +113,12 @@ def retention_worker(settings: ShippingSettings) -> Lifespan:
                 request_log=report.request_log,
             )
 
-        async with _periodic("retention-purge", settings.purge_interval_seconds, work):
+        async with _periodic(
+            "retention-purge",
+            settings.purge_interval_seconds,
+            work,
+            stop_seconds=_stop_seconds(settings),
+        ):
             yield
 
     return lifespan

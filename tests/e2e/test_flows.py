@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.platform import (
     AccountHolder,
+    issue_api_key,
     register_and_login,
     shipment_payload,
     six_digit_code,
@@ -56,7 +57,7 @@ def test_register_log_in_and_read_the_account(client: httpx.Client, holder: Acco
 def test_api_key_works_on_shipping_and_stops_when_revoked(
     client: httpx.Client, holder: AccountHolder
 ) -> None:
-    key_id, key = holder.api_key("shipments:read", "shipments:write")
+    key_id, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
     auth = {"Authorization": f"Bearer {key}"}
     payload = shipment_payload()
     idempotency = {"Idempotency-Key": str(uuid.uuid4())}
@@ -92,8 +93,8 @@ def test_api_key_works_on_shipping_and_stops_when_revoked(
 
 def test_another_accounts_shipment_is_not_found(client: httpx.Client) -> None:
     owner, stranger = register_and_login(client), register_and_login(client)
-    _, owner_key = owner.api_key("shipments:read", "shipments:write")
-    _, stranger_key = stranger.api_key("shipments:read")
+    _, owner_key = issue_api_key(client, owner, "shipments:read", "shipments:write")
+    _, stranger_key = issue_api_key(client, stranger, "shipments:read")
     created = client.post(
         "/v1/shipments", json=shipment_payload(), headers={"Authorization": f"Bearer {owner_key}"}
     ).json()
@@ -111,7 +112,7 @@ def _read_zip(content: bytes) -> dict[str, bytes]:
 def test_account_holders_access_request_exports_every_service(
     client: httpx.Client, holder: AccountHolder
 ) -> None:
-    _, key = holder.api_key("shipments:read", "shipments:write")
+    _, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
     payload = shipment_payload()
     created = client.post("/v1/shipments", json=payload, headers={"Authorization": f"Bearer {key}"})
     assert created.status_code == 201
@@ -156,7 +157,7 @@ def test_account_holders_access_request_exports_every_service(
 
 def test_recipient_without_account_erases_their_data(client: httpx.Client, stack: Stack) -> None:
     shop = register_and_login(client)
-    _, key = shop.api_key("shipments:read", "shipments:write")
+    _, key = issue_api_key(client, shop, "shipments:read", "shipments:write")
     auth = {"Authorization": f"Bearer {key}"}
     payload = shipment_payload()
     recipient = payload["recipient"]["email"]

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.platform import (
+    issue_api_key,
     outbox_messages,
     register_and_login,
     shipment_payload,
@@ -42,7 +43,7 @@ def test_erasure_waits_for_a_stopped_service_and_survives_a_killed_privacy_servi
     var = stack.base_dir / "var"
     client = httpx.Client(base_url=stack.gateway_url, timeout=30.0)
     shop = register_and_login(client)
-    _, key = shop.api_key("shipments:read", "shipments:write")
+    _, key = issue_api_key(client, shop, "shipments:read", "shipments:write")
     auth = {"Authorization": f"Bearer {key}"}
     payload = shipment_payload()
     recipient = payload["recipient"]["email"]

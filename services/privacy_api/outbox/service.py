@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.clock import Clock
+from libs.common.db import retry_while_unavailable
 from libs.common.mail import Mailer, OutgoingMail
 from services.privacy_api.models import MailOutbox
 from services.privacy_api.outbox import repository
@@ -55,15 +58,35 @@ async def send_due(
         except Exception as exc:
             delay = min(timedelta(seconds=30 * 2**message.attempts), MAX_BACKOFF)
             log.warning("mail_send_failed", message_id=str(message.id), error=type(exc).__name__)
-            async with sessionmaker() as session, session.begin():
-                await repository.mark_retry(
-                    session, message.id, owner, at=clock.now() + delay, error=repr(exc)
-                )
+            mark = partial(
+                repository.mark_retry,
+                message_id=message.id,
+                owner=owner,
+                at=clock.now() + delay,
+                error=repr(exc),
+            )
+            await _record(sessionmaker, mark)
             continue
-        async with sessionmaker() as session, session.begin():
-            await repository.mark_sent(session, message.id, owner, clock.now())
+        await _record(
+            sessionmaker,
+            partial(repository.mark_sent, message_id=message.id, owner=owner, now=clock.now()),
+        )
         sent += 1
     return sent
+
+
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    mark: Callable[[AsyncSession], Awaitable[None]],
+) -> None:
+    """Record an outcome, retried through a database restart within the lease: a lost "sent"
+    would send the mail again."""
+
+    async def write() -> None:
+        async with sessionmaker() as session, session.begin():
+            await mark(session)
+
+    await retry_while_unavailable(write, within=LEASE.total_seconds() - 5)
 
 
 async def purge_sent(sessionmaker: async_sessionmaker[AsyncSession], *, before: datetime) -> int:

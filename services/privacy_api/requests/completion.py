@@ -10,6 +10,7 @@ from pathlib import Path
 
 import structlog
 
+from libs.common.db import retry_while_unavailable
 from services.privacy_api.context import Collaborators
 from services.privacy_api.exports.builder import (
     ExportStats,
@@ -115,6 +116,23 @@ async def _close(
     export: tuple[str, int] | None = None,
 ) -> bool:
     now = app.now()
+    # The ZIP is built and its parts removed: closing must not be lost to a database restart,
+    # or the next attempt (once the finishing lease lapsed) would find no parts to build from.
+    return await retry_while_unavailable(
+        lambda: _record_close(app, request_id, tasks, now, failure=failure, export=export),
+        within=app.settings.task_lease_seconds - 5,
+    )
+
+
+async def _record_close(
+    app: Collaborators,
+    request_id: uuid.UUID,
+    tasks: list[PrivacyTask],
+    now: datetime,
+    *,
+    failure: str | None,
+    export: tuple[str, int] | None,
+) -> bool:
     async with app.database.sessionmaker() as session, session.begin():
         request = await session.get(PrivacyRequest, request_id, populate_existing=True)
         if request is None or request.status not in (

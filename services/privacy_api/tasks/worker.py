@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 
-from libs.common.db import uuid7
+from libs.common.db import retry_while_unavailable, uuid7
 from services.privacy_api.context import Collaborators, collaborators_of
 from services.privacy_api.deadlines import purge_expired_exports, purge_sent_mail
 from services.privacy_api.models import (
@@ -239,10 +239,23 @@ class Worker:
         jitter = 0.9 + secrets.randbelow(201) / 1000
         return timedelta(seconds=seconds * jitter)
 
+    def _time_left(self, task: PrivacyTask) -> float:
+        """Seconds our lease on ``task`` still holds, less a margin for the last write."""
+        if task.lease_expires_at is None:
+            return 0.0
+        return (task.lease_expires_at - self.app.now()).total_seconds() - 5
+
     async def _retry(self, task: PrivacyTask, error: str) -> None:
         at = self.app.now() + self._backoff(task.attempts)
-        async with self.app.database.sessionmaker() as session, session.begin():
-            await repository.retry_later(session, task.id, self.owner, at=at, error=error[:2000])
+
+        async def write() -> None:
+            async with self.app.database.sessionmaker() as session, session.begin():
+                await repository.retry_later(
+                    session, task.id, self.owner, at=at, error=error[:2000]
+                )
+
+        # A database restart must not leave the task claimed until its lease runs out.
+        await retry_while_unavailable(write, within=self._time_left(task))
 
     async def _finish(
         self,
@@ -252,16 +265,23 @@ class Worker:
         result: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        async with self.app.database.sessionmaker() as session, session.begin():
-            done = await repository.finish(
-                session,
-                task.id,
-                self.owner,
-                status=status,
-                now=self.app.now(),
-                result=result,
-                error=error[:2000] if error else None,
-            )
+
+        async def write() -> bool:
+            async with self.app.database.sessionmaker() as session, session.begin():
+                return await repository.finish(
+                    session,
+                    task.id,
+                    self.owner,
+                    status=status,
+                    now=self.app.now(),
+                    result=result,
+                    error=error[:2000] if error else None,
+                )
+
+        # The service has answered; losing that record to a database restart would make the
+        # call again once the lease ran out (harmless, the request id makes it idempotent, but
+        # late).
+        done = await retry_while_unavailable(write, within=self._time_left(task))
         if not done:
             log.warning("task_lease_lost", task_id=str(task.id))
 

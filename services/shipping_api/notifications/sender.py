@@ -3,6 +3,7 @@ shipment as it is then (erased, restricted), retried with backoff, given up afte
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from libs.common.db import retry_while_unavailable
 from libs.common.mail import Mailer, OutgoingMail
 from services.shipping_api.models import RecipientMail, Shipment
 from services.shipping_api.notifications.messages import compose
@@ -39,8 +41,11 @@ class RecipientMailSender:
 
     async def run_once(self, now: datetime) -> int:
         claimed = await self._claim(now)
+        # While the database restarts, reading a claimed message and recording that it was
+        # sent are retried within the lease: a lost record would send the mail twice.
+        deadline = time.monotonic() + self.lease.total_seconds() - 5
         for mail_id in claimed:
-            await self._send(mail_id, now)
+            await self._send(mail_id, now, deadline)
         return len(claimed)
 
     async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
@@ -66,18 +71,22 @@ class RecipientMailSender:
             await session.commit()
         return ids
 
-    async def _send(self, mail_id: uuid.UUID, now: datetime) -> None:
-        async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(RecipientMail, Shipment)
-                    .join(Shipment, Shipment.id == RecipientMail.shipment_id)
-                    .where(RecipientMail.id == mail_id)
-                )
-            ).first()
-        if row is None:
+    async def _send(self, mail_id: uuid.UUID, now: datetime, deadline: float) -> None:
+        async def read() -> tuple[RecipientMail, Shipment] | None:
+            async with self.sessionmaker() as session:
+                row = (
+                    await session.execute(
+                        select(RecipientMail, Shipment)
+                        .join(Shipment, Shipment.id == RecipientMail.shipment_id)
+                        .where(RecipientMail.id == mail_id)
+                    )
+                ).first()
+            return (row[0], row[1]) if row is not None else None
+
+        found = await retry_while_unavailable(read, within=deadline - time.monotonic())
+        if found is None:
             return
-        mail, shipment = row
+        mail, shipment = found
         status = ShipmentStatus(mail.status)
         values: dict[str, object] = {"attempts": mail.attempts + 1}
         if not shipment.recipient_email:
@@ -107,8 +116,12 @@ class RecipientMailSender:
                 values |= {"state": MailState.SENT, "sent_at": now, "last_error": None}
         if values.get("state") in {MailState.SENT, MailState.SKIPPED, MailState.FAILED}:
             values["next_attempt_at"] = None
-        async with self.sessionmaker() as session:
-            await session.execute(
-                update(RecipientMail).where(RecipientMail.id == mail_id).values(**values)
-            )
-            await session.commit()
+
+        async def write() -> None:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(RecipientMail).where(RecipientMail.id == mail_id).values(**values)
+                )
+                await session.commit()
+
+        await retry_while_unavailable(write, within=deadline - time.monotonic())

@@ -2,13 +2,16 @@
 
 Due rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several
 processes can deliver side by side and a process that dies mid-delivery only delays its rows
-until the lease runs out. No database transaction is held open during an HTTP call.
+until the lease runs out. No database transaction is held open during an HTTP call. While the
+database restarts, reading a claimed row and recording its outcome are retried within the lease:
+an attempt whose outcome was lost would be made a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from libs.common.db import retry_while_unavailable
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.webhooks.outbox import DeliveryState
 from services.shipping_api.webhooks.service import WebhookPolicy
@@ -78,7 +82,11 @@ class WebhookDispatcher:
         """Attempt every delivery due at ``now`` (one batch); returns how many were tried."""
         claimed = await self._claim(now)
         if claimed:
-            await asyncio.gather(*(self._deliver(delivery_id, now) for delivery_id in claimed))
+            # Our claim holds for the lease; keep a margin for the last write.
+            deadline = time.monotonic() + self.lease.total_seconds() - 5
+            await asyncio.gather(
+                *(self._deliver(delivery_id, now, deadline) for delivery_id in claimed)
+            )
         return len(claimed)
 
     async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
@@ -104,21 +112,25 @@ class WebhookDispatcher:
             await session.commit()
         return ids
 
-    async def _deliver(self, delivery_id: uuid.UUID, now: datetime) -> None:
-        async with self.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(WebhookDelivery, WebhookEndpoint)
-                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                    .where(WebhookDelivery.id == delivery_id)
-                )
-            ).first()
-        if row is None:
+    async def _deliver(self, delivery_id: uuid.UUID, now: datetime, deadline: float) -> None:
+        async def read() -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+            async with self.sessionmaker() as session:
+                row = (
+                    await session.execute(
+                        select(WebhookDelivery, WebhookEndpoint)
+                        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                        .where(WebhookDelivery.id == delivery_id)
+                    )
+                ).first()
+            return (row[0], row[1]) if row is not None else None
+
+        found = await retry_while_unavailable(read, within=deadline - time.monotonic())
+        if found is None:
             return
-        delivery, endpoint = row
+        delivery, endpoint = found
         async with self.concurrency:
             outcome = await self._attempt(delivery, endpoint, now)
-        await self._record(delivery, outcome, now)
+        await self._record(delivery, outcome, now, deadline)
 
     async def _attempt(
         self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime
@@ -168,7 +180,9 @@ class WebhookDispatcher:
             )
         return Outcome(False, status_code=response.status_code, error="receiver answered an error")
 
-    async def _record(self, delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> None:
+    async def _record(
+        self, delivery: WebhookDelivery, outcome: Outcome, now: datetime, deadline: float
+    ) -> None:
         attempts = delivery.attempts + 1
         values: dict[str, object] = {
             "attempts": attempts,
@@ -188,11 +202,17 @@ class WebhookDispatcher:
                 values |= {"state": DeliveryState.FAILED, "next_attempt_at": None}
             else:
                 values["next_attempt_at"] = retry_at
-        async with self.sessionmaker() as session:
-            await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values)
-            )
-            await session.commit()
+
+        async def write() -> None:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery.id)
+                    .values(**values)
+                )
+                await session.commit()
+
+        await retry_while_unavailable(write, within=deadline - time.monotonic())
         log.info(
             "webhook_attempt",
             delivery_id=str(delivery.id),
