@@ -325,6 +325,24 @@ def resident_memory(run: Run) -> list[Result]:
     return results
 
 
+def load_with_nothing_lost(run: Run) -> list[Result]:
+    """32 clients creating and reading shipments through the gateway (bench/load)."""
+    from bench.load.scenario import measure, parse_args
+
+    result = measure(parse_args([]))
+    return [
+        Result(
+            "load: 32 clients for 60 s, nothing lost",
+            f"{result.requests_per_second:,.0f} req/s; {result.answered_201} answered 201, "
+            f"{result.stored_shipments} stored; p99 {result.latency_ms.get('p99', 0):.0f} ms; "
+            + ("; ".join(result.problems) or "no 5xx"),
+            float(result.stored_shipments == result.answered_201),
+            "all stored",
+            result.passed,
+        )
+    ]
+
+
 def _platform(run: Run) -> BenchPlatform:
     if run.platform is None:
         raise RuntimeError("the platform is not running")
@@ -333,7 +351,11 @@ def _platform(run: Run) -> BenchPlatform:
 
 Scenario = Callable[[Run], list[Result]]
 
-REFERENCE: list[tuple[str, Scenario]] = [("hello", hello), ("request-log", request_log_cost)]
+REFERENCE: list[tuple[str, Scenario]] = [
+    ("hello", hello),
+    ("request-log", request_log_cost),
+    ("load", load_with_nothing_lost),
+]
 ON_PLATFORM: list[tuple[str, Scenario]] = [
     ("tracking", tracking),
     ("shipment-get", shipment_get),
