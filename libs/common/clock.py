@@ -30,7 +30,7 @@ class ManualClock(Clock):
         self._now += delta
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 

@@ -168,6 +168,16 @@ def client_ip(
     return TrustedProxies(trusted).client_ip(peer, forwarded_for)
 
 
+def request_client_ip(request: Any) -> str:
+    """The client's address as the request log determined it (trusted-proxy rule applied);
+    what per-client rate limits key on."""
+    state = request.scope.get("state") or {}
+    ip = state.get("client_ip")
+    if ip is None:
+        ip = request.client.host if request.client else None
+    return str(ip or "unknown")
+
+
 def _split_host(host_header: str | None) -> tuple[str | None, int | None]:
     if not host_header:
         return None, None
@@ -275,6 +285,13 @@ class RequestLogMiddleware:
         # servers hand every request the same dict, and account ids must never leak across.
         state = scope["state"] = dict(scope.get("state") or {})
         state["request_id"] = request_id
+        peer = scope.get("client")
+        peer_ip = peer[0] if peer else None
+        ip = self.proxies.client_ip(
+            peer_ip, forwarded_for.decode("latin-1") if forwarded_for else None
+        )
+        # Rate limits key on the same address the log records (see request_client_ip).
+        state["client_ip"] = ip
 
         # A body with a Content-Length is exactly that long (the server enforces it); only
         # chunked bodies have to be counted as they arrive.
@@ -321,11 +338,6 @@ class RequestLogMiddleware:
             )
             await counting_send({"type": "http.response.body", "body": body})
         finally:
-            peer = scope.get("client")
-            peer_ip = peer[0] if peer else None
-            ip = self.proxies.client_ip(
-                peer_ip, forwarded_for.decode("latin-1") if forwarded_for else None
-            )
             host, port = self._host_and_port(host_header)
             if port is None:
                 port = self._default_port(scope, forwarded_proto, peer_ip)

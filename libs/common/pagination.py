@@ -58,7 +58,7 @@ class PageParams:
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from libs.common.clock import ClockDep
-from libs.common.logging import client_ip
+from libs.common.logging import request_client_ip
 from services.identity_api.auth.service import Context
 from services.identity_api.origin import Origin
 from services.identity_api.runtime import IdentityRuntime
 
 
-def get_runtime(request: Request) -> IdentityRuntime:
+async def get_runtime(request: Request) -> IdentityRuntime:
     runtime: IdentityRuntime = request.app.state.identity_runtime
     return runtime
 
@@ -21,13 +21,8 @@ def get_runtime(request: Request) -> IdentityRuntime:
 RuntimeDep = Annotated[IdentityRuntime, Depends(get_runtime)]
 
 
-def get_origin(request: Request) -> Origin:
-    peer = request.client.host if request.client else None
-    ip = client_ip(
-        peer,
-        request.headers.get("x-forwarded-for"),
-        request.app.state.settings.trusted_proxies,
-    )
+async def get_origin(request: Request) -> Origin:
+    ip = request_client_ip(request)
     agent = request.headers.get("user-agent")
     return Origin(ip=ip, user_agent=agent[:300] if agent else None)
 

@@ -21,7 +21,7 @@ from libs.common.clock import Clock
 from libs.common.db import Database
 from libs.common.errors import Unauthorized
 from libs.common.http import ServiceCaller
-from libs.common.logging import client_ip
+from libs.common.logging import request_client_ip
 from libs.common.mail import Mailer
 from libs.common.ratelimit import RateLimiter
 from services.privacy_api.settings import PrivacySettings
@@ -56,7 +56,7 @@ def collaborators_of(state: Any) -> Collaborators:
     )
 
 
-def get_collaborators(request: Request) -> Collaborators:
+async def get_collaborators(request: Request) -> Collaborators:
     return collaborators_of(request.app.state)
 
 
@@ -71,10 +71,8 @@ class Caller:
     request_id: str | None
 
 
-def get_caller(request: Request) -> Caller:
-    settings: PrivacySettings = request.app.state.settings
-    peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+async def get_caller(request: Request) -> Caller:
+    ip = request_client_ip(request)
     state = request.scope.get("state") or {}
     return Caller(ip=ip, request_id=state.get("request_id"))
 

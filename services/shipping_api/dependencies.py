@@ -13,27 +13,27 @@ from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.lifecycle import Outboxes
 
 
-def get_settings(request: Request) -> ShippingSettings:
+async def get_settings(request: Request) -> ShippingSettings:
     settings: ShippingSettings = request.app.state.settings
     return settings
 
 
-def get_blind_index(request: Request) -> BlindIndex:
+async def get_blind_index(request: Request) -> BlindIndex:
     index: BlindIndex = request.app.state.blind_index
     return index
 
 
-def get_rate_table(request: Request) -> RateTable:
+async def get_rate_table(request: Request) -> RateTable:
     table: RateTable = request.app.state.rate_table
     return table
 
 
-def get_idempotency(request: Request) -> IdempotencyStore:
+async def get_idempotency(request: Request) -> IdempotencyStore:
     store: IdempotencyStore = request.app.state.idempotency
     return store
 
 
-def get_outboxes(request: Request) -> Outboxes:
+async def get_outboxes(request: Request) -> Outboxes:
     outboxes: Outboxes = request.app.state.outboxes
     return outboxes
 

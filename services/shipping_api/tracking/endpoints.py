@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from libs.common.db import SessionDep
+from libs.common.db import ReadSessionDep
 from libs.common.errors import problem_responses
-from libs.common.logging import client_ip
+from libs.common.logging import request_client_ip
 from libs.common.ratelimit import RateLimiter
 from services.shipping_api.dependencies import SettingsDep
+from services.shipping_api.shipments.tracking_codes import normalise_tracking_code
 from services.shipping_api.tracking import service
+from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.tracking.schemas import TrackingRead
 
 router = APIRouter(prefix="/v1/tracking", tags=["tracking"])
@@ -30,7 +32,7 @@ router = APIRouter(prefix="/v1/tracking", tags=["tracking"])
 )
 async def track(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     tracking_code: Annotated[str, Path(max_length=32, examples=["PP7K3QX9M2T4HWB"])],
     postcode: Annotated[
@@ -39,9 +41,12 @@ async def track(
     ] = None,
 ) -> TrackingRead:
     limiter: RateLimiter = request.app.state.rate_limiter
-    peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-    await limiter.enforce(settings.tracking_rate_limit, "tracking", ip or "unknown")
+    ip = request_client_ip(request)
+    await limiter.enforce(settings.tracking_rate_limit, "tracking", ip)
+    cache: TrackingCache = request.app.state.tracking_cache
+    code = normalise_tracking_code(tracking_code)
+    if not postcode and code and (cached := cache.get(code)):
+        return cached
     shipment = await service.find(session, tracking_code)
     verified = False
     if postcode:
@@ -49,4 +54,6 @@ async def track(
             settings.tracking_postcode_rate_limit, "tracking-postcode", shipment.tracking_code
         )
         verified = service.postcode_matches(shipment, postcode)
-    return await service.tracking_view(session, shipment, postcode_verified=verified)
+    view = await service.tracking_view(session, shipment, postcode_verified=verified)
+    cache.put(view)
+    return view

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 Manager = Annotated[Principal, Depends(require_account(Scope.WEBHOOKS_MANAGE))]
 
 
-def _policy(request: Request) -> WebhookPolicy:
+async def _policy(request: Request) -> WebhookPolicy:
     policy: WebhookPolicy = request.app.state.webhook_policy
     return policy
 
