@@ -160,6 +160,9 @@ class TtlCache(Generic[K, V]):
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
 
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()
 

@@ -169,8 +169,9 @@ def create_engine(
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        # A connection that died with a database restart is noticed at checkout and replaced.
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout (measured: half the time of a
+        # one-row read). A connection that died with a database restart fails its statement,
+        # which is answered 503, and SQLAlchemy then replaces every older pooled connection.
         pool_recycle=1800,
         # An unreachable server fails a request in seconds instead of hanging it (asyncpg's
         # own default is a minute).
@@ -251,6 +252,14 @@ class Database:
             # Tests run the whole app inside one outer transaction that is rolled back.
             options["join_transaction_mode"] = "create_savepoint"
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(bind, **options)
+        read_bind: AsyncEngine | AsyncConnection = bind
+        if isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+            # A read of one consistent statement needs no BEGIN/COMMIT round trips. (SQLite
+            # keeps its explicit BEGIN IMMEDIATE transactions, see _configure_sqlite.)
+            read_bind = bind.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            read_bind, **options
+        )
 
     @property
     def is_shared_connection(self) -> bool:
@@ -288,3 +297,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs before the response is sent, so a failed commit can never
 # be reported to the client as a success.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """For requests that only read: on PostgreSQL each statement runs on its own (autocommit),
+    saving the BEGIN and COMMIT round trips on the hottest routes. Never write through it."""
+    database: Database = request.app.state.database
+    async with database.read_sessionmaker() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

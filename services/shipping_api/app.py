@@ -33,6 +33,7 @@ from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.endpoints import router as shipments_router
 from services.shipping_api.shipments.lifecycle import Outboxes
 from services.shipping_api.subjects.endpoints import router as subjects_router
+from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.tracking.endpoints import router as tracking_router
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
 from services.shipping_api.webhooks.endpoints import router as webhooks_router
@@ -131,9 +132,11 @@ def _collaborators(settings: ShippingSettings) -> Lifespan:
         app.state.idempotency = IdempotencyStore(
             IdempotencyKey, ttl=timedelta(hours=settings.idempotency_ttl_hours)
         )
+        app.state.tracking_cache = TrackingCache(ttl_seconds=settings.tracking_cache_seconds)
         app.state.outboxes = Outboxes(
             webhook_retry=timedelta(hours=settings.webhook_retry_hours),
             mail_retry=timedelta(hours=settings.mail_retry_hours),
+            tracking_cache=app.state.tracking_cache,
         )
         app.state.senders = SenderDirectory(
             app.state.identity, app.state.service_tokens, ttl_seconds=settings.sender_cache_seconds

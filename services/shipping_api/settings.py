@@ -45,6 +45,8 @@ class ShippingSettings(BaseServiceSettings):
     mail_retry_hours: float = Field(24.0, gt=0, le=72)
 
     tracking_rate_limit: str = "60/minute"
+    tracking_cache_seconds: float = Field(2.0, ge=0, le=60)
+    """How long a public tracking answer (status and dates) is reused; 0 turns it off."""
     """Public tracking look-ups per client address."""
     tracking_postcode_rate_limit: str = "10/hour"
     """Postcode attempts per tracking code (so a postcode cannot be guessed)."""

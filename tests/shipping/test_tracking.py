@@ -267,3 +267,17 @@ async def test_carriers_cannot_report_our_own_statuses(shipping: Shipping, statu
         shipping.client, "postnl", carrier_event(body["tracking_code"], status, "own")
     )
     assert response.status_code == 422
+
+
+async def test_a_status_change_shows_at_once_although_answers_are_cached(
+    shipping: Shipping,
+) -> None:
+    body = await shipping.create()
+    code = body["tracking_code"]
+    first = await shipping.client.get(f"/v1/tracking/{code}")
+    assert first.json()["status"] == "created"
+    # Asked again, within the cache time: the same answer without a database read.
+    assert (await shipping.client.get(f"/v1/tracking/{code}")).json() == first.json()
+    await push_event(shipping.client, "postnl", carrier_event(code, "handed_to_carrier", "c1"))
+    after = await shipping.client.get(f"/v1/tracking/{code}")
+    assert after.json()["status"] == "handed_to_carrier"

@@ -132,8 +132,7 @@ async def create_shipment(
     ) as claim:
         if claim.replay is not None:
             return claim.replay
-        shipment_id = await service.create_shipment(session, body, context)
-        shipment, parcels = await service.get_shipment(session, shipment_id, context.account_id)
+        shipment, parcels = await service.create_shipment(session, body, context)
         return await claim.complete(
             201,
             shipment_read(shipment, parcels),

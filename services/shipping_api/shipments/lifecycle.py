@@ -12,6 +12,7 @@ from libs.common.db import uuid7
 from services.shipping_api.errors import IllegalTransition
 from services.shipping_api.models import Shipment, ShipmentEvent
 from services.shipping_api.notifications.outbox import enqueue_recipient_mail
+from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.vocabulary import (
     FINAL_STATUSES,
     RECIPIENT_MAIL_STATUSES,
@@ -36,10 +37,12 @@ class EventSource:
 
 @dataclass(frozen=True, slots=True)
 class Outboxes:
-    """How long the outboxes keep retrying (from settings)."""
+    """What follows a status change: how long the outboxes keep retrying (from settings), and
+    the public tracking answers to forget."""
 
     webhook_retry: timedelta
     mail_retry: timedelta
+    tracking_cache: TrackingCache | None = None
 
 
 async def change_status(
@@ -75,6 +78,8 @@ async def change_status(
     )
     session.add(event)
     shipment.status = new_status.value
+    if outboxes.tracking_cache is not None:
+        outboxes.tracking_cache.forget(shipment.tracking_code)
     shipment.status_changed_at = now
     shipment.updated_at = now
     if new_status in FINAL_STATUSES:

@@ -28,6 +28,24 @@ async def get_for_account(
     return await session.scalar(statement)
 
 
+async def get_with_parcels(
+    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+) -> tuple[Shipment, list[Parcel]] | None:
+    """A shipment and its parcels in one round trip (every shipment has at least one)."""
+    statement = (
+        select(Shipment, Parcel)
+        .join(Parcel, Parcel.shipment_id == Shipment.id)
+        .where(Shipment.id == shipment_id)
+        .order_by(Parcel.sequence)
+    )
+    if account_id is not None:
+        statement = statement.where(Shipment.account_id == account_id)
+    rows = (await session.execute(statement)).all()
+    if not rows:
+        return None
+    return rows[0][0], [parcel for _, parcel in rows]
+
+
 async def get_many_for_account(
     session: AsyncSession, shipment_ids: Sequence[uuid.UUID], account_id: uuid.UUID
 ) -> list[Shipment]:

@@ -287,12 +287,13 @@ async def store_shipments(
 
 async def create_shipment(
     session: AsyncSession, item: ShipmentCreate, context: CreationContext
-) -> uuid.UUID:
+) -> tuple[Shipment, list[Parcel]]:
+    """Store one shipment; returns it as stored (built from the inserted rows, no re-read)."""
     prepared = prepare_shipment(item, context)
     stored = await store_shipments(session, [prepared], context)
     if not stored:
         raise Conflict("the shipment could not be stored; retry")
-    return prepared.id
+    return Shipment(**prepared.row), [Parcel(**parcel) for parcel in prepared.parcels]
 
 
 async def create_bulk(
@@ -348,11 +349,10 @@ async def create_bulk(
 async def get_shipment(
     session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
 ) -> tuple[Shipment, list[Parcel]]:
-    shipment = await repository.get_for_account(session, shipment_id, account_id)
-    if shipment is None:
+    found = await repository.get_with_parcels(session, shipment_id, account_id)
+    if found is None:
         raise ShipmentNotFound()
-    parcels = await repository.parcels_of(session, [shipment.id])
-    return shipment, parcels.get(shipment.id, [])
+    return found
 
 
 async def list_shipments(
