@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.load import LoadResult, run_wrk
+from bench.wrk import LoadResult, run_wrk
 from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
 from bench.servers import ROOT, rss_megabytes, uvicorn_app
