@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench.wrk import LoadResult, run_wrk
 from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
 from bench.servers import ROOT, rss_megabytes, uvicorn_app
+from bench.wrk import LoadResult, run_wrk
 from tests.support.platform import shipment_payload, wait_for_status
 
 

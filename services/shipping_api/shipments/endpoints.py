@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from libs.common.auth import Principal, Scope, require_account
 from libs.common.clock import ClockDep
-from libs.common.db import SessionDep
+from libs.common.db import ReadSessionDep, SessionDep
 from libs.common.errors import ValidationFailed, problem_responses
 from libs.common.idempotency import IdempotencyKeyHeader
 from libs.common.pagination import Page, PageParamsDep
@@ -252,7 +252,7 @@ async def list_shipments(
 async def get_shipment(
     shipment_id: uuid.UUID,
     reader: ShipmentReaderDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     clock: ClockDep,
 ) -> ShipmentRead:
     shipment, parcels = await service.get_shipment(session, shipment_id, reader.account_id)

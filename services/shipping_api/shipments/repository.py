@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.shipping_api.models import Parcel, Shipment, ShipmentEvent, SubjectRestriction
@@ -28,19 +28,29 @@ async def get_for_account(
     return await session.scalar(statement)
 
 
+_WITH_PARCELS = (
+    select(Shipment, Parcel)
+    .join(Parcel, Parcel.shipment_id == Shipment.id)
+    .where(Shipment.id == bindparam("shipment_id"))
+    .order_by(Parcel.sequence)
+)
+# Built once: this read runs on every GET of a shipment, and composing the expression per
+# request cost more than the query's own round trip.
+_WITH_PARCELS_OF_ACCOUNT = _WITH_PARCELS.where(Shipment.account_id == bindparam("account_id"))
+
+
 async def get_with_parcels(
     session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
 ) -> tuple[Shipment, list[Parcel]] | None:
-    """A shipment and its parcels in one round trip (every shipment has at least one)."""
-    statement = (
-        select(Shipment, Parcel)
-        .join(Parcel, Parcel.shipment_id == Shipment.id)
-        .where(Shipment.id == shipment_id)
-        .order_by(Parcel.sequence)
-    )
-    if account_id is not None:
-        statement = statement.where(Shipment.account_id == account_id)
-    rows = (await session.execute(statement)).all()
+    """A shipment and its parcels in one round trip (every shipment has at least one);
+    ``account_id`` None: any account's (staff, audited by the caller)."""
+    if account_id is None:
+        result = await session.execute(_WITH_PARCELS, {"shipment_id": shipment_id})
+    else:
+        result = await session.execute(
+            _WITH_PARCELS_OF_ACCOUNT, {"shipment_id": shipment_id, "account_id": account_id}
+        )
+    rows = result.all()
     if not rows:
         return None
     return rows[0][0], [parcel for _, parcel in rows]
@@ -55,8 +65,11 @@ async def get_many_for_account(
     return list(rows)
 
 
+_BY_TRACKING_CODE = select(Shipment).where(Shipment.tracking_code == bindparam("code"))
+
+
 async def get_by_tracking_code(session: AsyncSession, tracking_code: str) -> Shipment | None:
-    return await session.scalar(select(Shipment).where(Shipment.tracking_code == tracking_code))
+    return await session.scalar(_BY_TRACKING_CODE, {"code": tracking_code})
 
 
 async def parcels_of(
