@@ -7,15 +7,19 @@ Services raise :class:`DomainError` subclasses; the handlers installed by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://docs.parcelpro.nl/problems/"
@@ -208,6 +212,47 @@ def validation_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
+@dataclass(frozen=True, slots=True)
+class _RoutePattern:
+    regex: re.Pattern[str]
+    methods: frozenset[str]
+    is_static: bool
+
+
+def _route_patterns(app: Any) -> list[_RoutePattern]:
+    patterns: list[_RoutePattern] | None = getattr(app.state, "route_patterns", None)
+    if patterns is None:
+        patterns = []
+        for route in iter_route_contexts(app.routes):
+            if not route.methods or route.path is None:
+                continue
+            regex, _, convertors = compile_path(route.path)
+            patterns.append(_RoutePattern(regex, frozenset(route.methods), not convertors))
+        app.state.route_patterns = patterns
+    return patterns
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods this path answers, for ``Allow`` (RFC 9110 15.5.6).
+
+    Routers only report the first route whose path matches; a path served by several routes
+    (``GET`` and ``PATCH`` of one resource) must list all of them. A static path outranks a
+    parameter: ``/v1/shipments/bulk`` is not a shipment id.
+    """
+    matching = [p for p in _route_patterns(request.app) if p.regex.match(request.url.path)]
+    static = [p for p in matching if p.is_static]
+    methods: set[str] = set()
+    for pattern in static or matching:
+        methods |= pattern.methods
+    return sorted(methods)
+
+
+def _method_not_allowed(request: Request, allowed: Sequence[str]) -> Response:
+    path, request_id = _request_context(request)
+    body = problem_body(status=405, instance=path, request_id=request_id)
+    return problem_response(405, body, {"Allow": ", ".join(allowed)})
+
+
 async def _handle_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
     path, request_id = _request_context(request)
@@ -225,6 +270,11 @@ async def _handle_domain_error(request: Request, exc: Exception) -> Response:
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
+    allowed = allowed_methods(request)
+    if allowed and request.method not in allowed:
+        # A parameterised route caught a static path of another method (GET /v1/shipments/bulk
+        # is not "shipment 'bulk'"): the method is what is wrong, not the parameter.
+        return _method_not_allowed(request, allowed)
     path, request_id = _request_context(request)
     errors = validation_errors(exc.errors())
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or None
@@ -261,6 +311,10 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
             errors=[error],
         )
         return problem_response(422, body)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        if allowed:
+            return _method_not_allowed(request, allowed)
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == _HTTP_TITLES.get(exc.status_code) or detail in {"Not Found", "Method Not Allowed"}:
         detail = None

@@ -69,6 +69,20 @@ def problemize(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def operation_link(
+    method: str, path: str, parameters: Mapping[str, str], description: str
+) -> dict[str, Any]:
+    """An OpenAPI link from a response to the operation ``method path`` (RFC 6901 reference),
+    e.g. from a created object to reading it: clients and schemathesis' stateful tests follow
+    them. ``parameters`` maps the target's parameters to runtime expressions."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "parameters": dict(parameters),
+        "description": description,
+    }
+
+
 def install_openapi(app: FastAPI, *, servers: list[dict[str, str]] | None = None) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

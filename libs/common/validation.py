@@ -9,12 +9,23 @@ indexes are stable.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError as StdnumError
@@ -167,3 +178,60 @@ Street = Annotated[
 City = Annotated[
     str, BeforeValidator(_strip), Field(min_length=1, max_length=100, examples=["Rotterdam"])
 ]
+
+
+def _not_a_number(example: str) -> BeforeValidator:
+    """JSON has no date type: a number (or a string of digits) is refused instead of being read
+    as Unix seconds, which is what the schema's ``format: date``/``date-time`` promises."""
+
+    def check(value: object) -> object:
+        if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value)
+        ):
+            raise ValueError(f"an RFC 3339 {example}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _integral(value: object) -> object:
+    # JSON Schema counts 2.0 as an integer; true and "2" are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Timestamp = Annotated[datetime, _not_a_number("date-time, e.g. 2026-11-25T14:03:00Z")]
+"""A date-time in a request: RFC 3339 only."""
+AwareTimestamp = Annotated[AwareDatetime, _not_a_number("date-time, e.g. 2026-11-25T14:03:00Z")]
+"""A date-time in a request, RFC 3339 with its time zone."""
+Day = Annotated[date, _not_a_number("date, e.g. 2026-11-25")]
+"""A calendar day in a request: RFC 3339 ``full-date`` only."""
+Integer = Annotated[int, BeforeValidator(_integral), Strict()]
+"""An integer in a JSON body: ``2`` or ``2.0``, never ``true`` or ``"2"``."""
+
+
+class NotNull:
+    """Marks a field of a partial update (``T | None = None``) that may be left out but not
+    sent as ``null``, because the value cannot be cleared. Validation refuses ``null`` and the
+    JSON schema documents the field without it."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_refuse_null, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        variants = [v for v in json_schema.pop("anyOf", []) if v != {"type": "null"}]
+        if len(variants) == 1:
+            json_schema.update(variants[0])
+        elif variants:
+            json_schema["anyOf"] = variants
+        return json_schema
+
+
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from libs.common.auth import PrincipalDep
 from libs.common.db import SessionDep
 from libs.common.errors import Unauthorized, problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import (
@@ -32,6 +33,28 @@ from services.privacy_api.requests.schemas import (
 
 router = APIRouter(prefix="/v1/privacy/requests", tags=["privacy requests"])
 
+_ITEM = "/v1/privacy/requests/{request_id}"
+# Without an account, the request's own token is the credential of every follow-up.
+_REQUEST = {
+    "request_id": "$response.body#/id",
+    "header.X-Privacy-Request-Token": "$response.body#/access_token",
+}
+CREATED_LINKS = {
+    "GetPrivacyRequest": operation_link("GET", _ITEM, _REQUEST, "Follow the request."),
+    "VerifyPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/verify", _REQUEST, "Without an account: confirm it with the code."
+    ),
+    "DownloadPrivacyExport": operation_link(
+        "GET", f"{_ITEM}/export", _REQUEST, "Access and portability: download the export."
+    ),
+    "ExtendPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/extend", {"request_id": "$response.body#/id"}, "Officer: extend it."
+    ),
+    "RejectPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/reject", {"request_id": "$response.body#/id"}, "Officer: refuse it."
+    ),
+}
+
 RequestToken = Annotated[
     str | None,
     Header(
@@ -50,7 +73,10 @@ RequestToken = Annotated[
     description="Logged in: verified at once, your account is the subject. Without an account: "
     "a 6-digit code is mailed to `email` (valid 30 minutes, 5 tries); the answer is the same "
     "whether or not we hold data about that address.",
-    responses=problem_responses(401, 403, 422, 429, 502, 503),
+    responses={
+        201: {"description": "The request.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 422, 429, 502, 503, 504),
+    },
 )
 async def create_request(
     body: PrivacyRequestCreate,

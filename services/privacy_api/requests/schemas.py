@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.common.validation import Email, Phone
+from libs.common.validation import Email, Integer, Phone, Timestamp
 from services.privacy_api.models import (
     RequestSource,
     RequestStatus,
@@ -91,7 +91,7 @@ class PrivacyRequestCreate(BaseModel):
         description="Privacy officer only: how the identity was checked, e.g. `passport seen, "
         "BSN blacked out, copy destroyed`.",
     )
-    received_at: datetime | None = Field(
+    received_at: Timestamp | None = Field(
         None, description="Privacy officer only: when the letter arrived (default: now)."
     )
 
@@ -109,7 +109,7 @@ class ExtendDeadline(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    months: int = Field(ge=1, le=2, examples=[2])
+    months: Integer = Field(ge=1, le=2, examples=[2])
     reason: Text2000 = Field(examples=["The request covers seven years of shipments."])
 
 

@@ -431,9 +431,8 @@ async def page_for(
     if principal.kind is not PrincipalKind.USER:
         raise Forbidden("privacy requests are listed for the account holder and the officer")
     if overdue:
-        raise ValidationFailed.for_field(
-            "overdue", "the overdue list is the privacy officer's", location="query"
-        )
+        # A valid filter this caller may not use: a right it lacks, not bad input.
+        raise Forbidden("the overdue list is the privacy officer's")
     return await repository.page(
         session,
         params,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from libs.common.auth import PrincipalDep, Role, Scope
 from libs.common.db import SessionDep
 from libs.common.errors import Forbidden, ValidationFailed, problem_responses
+from libs.common.validation import Day
 from services.shipping_api.reports import service
 from services.shipping_api.reports.schemas import DeliveriesByPostcodeArea
 
@@ -34,8 +35,8 @@ MAX_PERIOD = timedelta(days=366)
 async def deliveries_by_postcode_area(
     principal: PrincipalDep,
     session: SessionDep,
-    period_from: Annotated[date, Query(alias="from", description="First day (inclusive).")],
-    period_to: Annotated[date, Query(alias="to", description="Last day (inclusive).")],
+    period_from: Annotated[Day, Query(alias="from", description="First day (inclusive).")],
+    period_to: Annotated[Day, Query(alias="to", description="Last day (inclusive).")],
 ) -> DeliveriesByPostcodeArea:
     if period_to < period_from:
         raise ValidationFailed.for_field("to", "must not be before from", location="query")
