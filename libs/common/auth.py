@@ -428,22 +428,27 @@ _optional_bearer = HTTPBearer(
 )
 
 
-async def _authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal | None:
-    if credentials is None:
-        return None
+async def remember_principal(request: Request, credential: str) -> Principal:
+    """Authenticate ``credential`` once per request; later calls reuse the answer."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(credentials.credentials)
+    principal = await authenticator.authenticate(credential)
     request.state.principal = principal
     if principal.is_account_holder and principal.account_id is not None:
         request.state.account_id = principal.account_id
     elif principal.is_staff:
         request.state.account_id = principal.subject
     return principal
+
+
+async def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return await remember_principal(request, credentials.credentials)
 
 
 async def get_optional_principal(
