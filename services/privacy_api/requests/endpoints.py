@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
-from libs.common.auth import PrincipalDep
+from libs.common.auth import Principal, PrincipalDep
 from libs.common.db import SessionDep
 from libs.common.errors import Unauthorized, problem_responses
 from libs.common.openapi import operation_link
@@ -65,6 +65,20 @@ RequestToken = Annotated[
 ]
 
 
+async def requester(principal: PublicPrincipalDep) -> Principal | None:
+    """Decided before the body is read: a caller who may not make requests learns nothing
+    about what a valid one looks like."""
+    service.check_requester(principal)
+    return principal
+
+
+async def request_token(token: RequestToken = None) -> str:
+    """Requests without an account: their token is the credential (401 without it)."""
+    if not token:
+        raise Unauthorized("send the request's X-Privacy-Request-Token")
+    return token
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -80,7 +94,7 @@ RequestToken = Annotated[
 )
 async def create_request(
     body: PrivacyRequestCreate,
-    principal: PublicPrincipalDep,
+    principal: Annotated[Principal | None, Depends(requester)],
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
@@ -100,14 +114,12 @@ async def create_request(
 )
 async def verify_request(
     request_id: uuid.UUID,
+    token: Annotated[str, Depends(request_token)],
     body: VerifyCode,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
-    token: RequestToken = None,
 ) -> PrivacyRequestRead:
-    if not token:
-        raise Unauthorized("send the request's X-Privacy-Request-Token")
     request = await service.verify(session, app, request_id, token, body.code, caller)
     tasks = await repository.tasks_of(session, [request.id])
     return service.to_read(request, tasks[request.id], app.now())
