@@ -44,7 +44,11 @@ GENEROUS = "100000/minute"
 """Rate limits out of the way, except in the tests of rate limits."""
 
 SERVICE_CLIENT_SCOPES = {
-    "shipping_api": (ServiceScope.INTROSPECT, ServiceScope.ACCOUNTS_READ, ServiceScope.CONSENTS_READ),
+    "shipping_api": (
+        ServiceScope.INTROSPECT,
+        ServiceScope.ACCOUNTS_READ,
+        ServiceScope.CONSENTS_READ,
+    ),
     "privacy_api": (ServiceScope.INTROSPECT, ServiceScope.ACCOUNTS_READ, ServiceScope.SUBJECTS),
 }
 """What identity grants each service in development and test installations."""
@@ -163,9 +167,7 @@ class ShippingWorld:
     database: Database
     clock: ManualClock
 
-    async def create_shipment(
-        self, headers: dict[str, str], **changes: Any
-    ) -> dict[str, Any]:
+    async def create_shipment(self, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
         response = await self.running.client.post(
             "/v1/shipments", json=shipment_body(**changes), headers=headers
         )
@@ -218,9 +220,11 @@ async def shipping_world(
     shipping_settings: ShippingSettings, issuer: TokenIssuer
 ) -> AsyncIterator[ShippingWorld]:
     settings = shipping_settings_for(shipping_settings)
-    async with rolled_back(settings) as database:
-        async with start_shipping_world(settings, issuer, database) as world:
-            yield world
+    async with (
+        rolled_back(settings) as database,
+        start_shipping_world(settings, issuer, database) as world,
+    ):
+        yield world
 
 
 @pytest.fixture
@@ -273,7 +277,9 @@ async def privacy(
 @pytest.fixture
 def privacy_service(privacy: Privacy) -> Running:
     account_id = privacy.downstreams.identity.add_account(email="holder@example.nl")
-    running = Running("privacy", privacy.app, privacy.client, issued_callers(privacy.issuer, account_id))
+    running = Running(
+        "privacy", privacy.app, privacy.client, issued_callers(privacy.issuer, account_id)
+    )
     running.extra["account_id"] = account_id
     return running
 
