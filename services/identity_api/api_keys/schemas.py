@@ -23,7 +23,9 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, description="To recognise the key later.")
     scopes: list[Scope] = Field(
-        min_length=1, description="What the key may do; grant only what the integration needs."
+        min_length=1,
+        max_length=len(Scope),
+        description="What the key may do; grant only what the integration needs.",
     )
     mode: ApiKeyMode = Field(
         ApiKeyMode.LIVE, description="`test` keys create shipments with the sandbox carrier."

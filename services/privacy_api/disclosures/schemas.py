@@ -46,7 +46,9 @@ class DisclosureCreate(BaseModel):
     requested_data: Text = Field(description="What the authority asks for, in its words.")
     subject: Subject
     categories: list[PiiCategory] = Field(
-        min_length=1, description="The export is limited to these categories."
+        max_length=len(PiiCategory),
+        min_length=1,
+        description="The export is limited to these categories.",
     )
     received_at: Timestamp | None = Field(None, description="Default: now.")
     powers_verification: Text = Field(

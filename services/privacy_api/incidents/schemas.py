@@ -26,7 +26,9 @@ class IncidentCreate(BaseModel):
         description="When we became aware: the 72 hours to notify the AP start here (art. 33(1))."
     )
     occurred_at: Timestamp | None = None
-    categories: list[PiiCategory] = Field(min_length=1, examples=[["recipient_address"]])
+    categories: list[PiiCategory] = Field(
+        min_length=1, max_length=len(PiiCategory), examples=[["recipient_address"]]
+    )
     subjects_count: Integer = Field(
         ge=0, le=MAX_SUBJECTS, description="Approximate number of people involved."
     )
@@ -41,7 +43,9 @@ class IncidentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: Annotated[Text | None, NotNull()] = None
-    categories: Annotated[list[PiiCategory] | None, NotNull()] = Field(None, min_length=1)
+    categories: Annotated[list[PiiCategory] | None, NotNull()] = Field(
+        None, min_length=1, max_length=len(PiiCategory)
+    )
     subjects_count: Annotated[Integer | None, NotNull()] = Field(None, ge=0, le=MAX_SUBJECTS)
     risk: Annotated[IncidentRisk | None, NotNull()] = None
     risk_assessment: Text | None = None

@@ -100,7 +100,11 @@ class VerifyCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(
-        pattern=r"^[0-9]{6}$", description="The 6-digit code from the e-mail.", examples=["042917"]
+        min_length=6,
+        max_length=6,
+        pattern=r"^[0-9]{6}$",
+        description="The 6-digit code from the e-mail.",
+        examples=["042917"],
     )
 
 
