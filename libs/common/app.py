@@ -25,7 +25,7 @@ from libs.common.auth import (
 )
 from libs.common.clock import Clock
 from libs.common.db import Database, create_engine
-from libs.common.errors import install_error_handlers
+from libs.common.errors import install_error_handlers, refuse_other_methods_of_static_paths
 from libs.common.health import build_health_router
 from libs.common.http import ServiceCaller, create_http_client
 from libs.common.logging import (
@@ -183,7 +183,10 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
-        dependencies=[Depends(enforce_api_rate_limit)],
+        dependencies=[
+            Depends(refuse_other_methods_of_static_paths),
+            Depends(enforce_api_rate_limit),
+        ],
     )
     app.state.metrics = metrics
     install_error_handlers(app)

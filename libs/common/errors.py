@@ -247,6 +247,26 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def refuse_other_methods_of_static_paths(request: Request) -> None:
+    """An app-wide dependency, run before a route's own: a request whose path names a static
+    route of other methods (``GET /v1/shipments/bulk``) is a 405, not "shipment 'bulk'" —
+    whether or not it carries credentials, and before any body or parameter is read."""
+    static = _static_methods(request.app).get(request.url.path)
+    if static and request.method not in static:
+        raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(static))})
+
+
+def _static_methods(app: Any) -> dict[str, frozenset[str]]:
+    table: dict[str, frozenset[str]] | None = getattr(app.state, "static_route_methods", None)
+    if table is None:
+        table = {}
+        for route in iter_route_contexts(app.routes):
+            if route.methods and route.path and "{" not in route.path:
+                table[route.path] = table.get(route.path, frozenset()) | frozenset(route.methods)
+        app.state.static_route_methods = table
+    return table
+
+
 def _method_not_allowed(request: Request, allowed: Sequence[str]) -> Response:
     path, request_id = _request_context(request)
     body = problem_body(status=405, instance=path, request_id=request_id)
@@ -270,11 +290,6 @@ async def _handle_domain_error(request: Request, exc: Exception) -> Response:
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
-    allowed = allowed_methods(request)
-    if allowed and request.method not in allowed:
-        # A parameterised route caught a static path of another method (GET /v1/shipments/bulk
-        # is not "shipment 'bulk'"): the method is what is wrong, not the parameter.
-        return _method_not_allowed(request, allowed)
     path, request_id = _request_context(request)
     errors = validation_errors(exc.errors())
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or None

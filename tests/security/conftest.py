@@ -6,7 +6,7 @@ test doubles."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +22,11 @@ from libs.common.app import Overrides
 from libs.common.auth import Role, Scope, ServiceScope
 from libs.common.clock import ManualClock
 from libs.common.db import Database
+from services.identity_api.app import create_app as create_identity
 from services.identity_api.models import StaffRole
 from services.identity_api.settings import IdentitySettings
 from services.identity_api.staff.service import create_staff
+from services.privacy_api.app import create_app as create_privacy
 from services.privacy_api.settings import PrivacySettings
 from services.shipping_api.app import create_app as create_shipping
 from services.shipping_api.settings import ShippingSettings
@@ -292,3 +294,9 @@ def running_services(
 
 
 ALL_SCOPES = [scope.value for scope in Scope]
+
+SERVICES_CREATE_APP: dict[str, Callable[..., FastAPI]] = {
+    "identity": create_identity,
+    "shipping": create_shipping,
+    "privacy": create_privacy,
+}
