@@ -246,7 +246,10 @@ async def account_email(app: Collaborators, account_id: uuid.UUID) -> str | None
         raise Unauthorized("this account no longer exists")
     if response.status_code != 200:
         raise BadGateway(f"identity answered {response.status_code}")
-    email = response.json().get("email")
+    try:
+        email = response.json().get("email")
+    except (ValueError, AttributeError) as exc:
+        raise BadGateway("identity answered with an unusable account") from exc
     return str(email) if email else None
 
 
