@@ -41,6 +41,7 @@ from libs.common.openapi import install_openapi, mount_docs
 from libs.common.ratelimit import RateLimiter, enforce_api_rate_limit
 from libs.common.request_log import RequestLogMixin, RequestLogSink
 from libs.common.settings import BaseServiceSettings
+from libs.common.validation import refuse_unstorable_text
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
@@ -186,6 +187,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         dependencies=[
             Depends(refuse_other_methods_of_static_paths),
             Depends(enforce_api_rate_limit),
+            Depends(refuse_unstorable_text),
         ],
     )
     app.state.metrics = metrics

@@ -176,16 +176,17 @@ class ContractRunner:
     workdir: Path
     results: dict[str, Future[RunResult]] = field(default_factory=dict)
 
-    def start(self) -> None:
-        self.results = {run.name: Future() for run in RUNS}
-        threading.Thread(target=self._work, name="contract-runs", daemon=True).start()
+    def start(self, selected: set[str]) -> None:
+        runs = [run for run in RUNS if run.name in selected]
+        self.results = {run.name: Future() for run in runs}
+        threading.Thread(target=self._work, args=(runs,), name="contract-runs", daemon=True).start()
 
-    def _work(self) -> None:
+    def _work(self, runs: list[ContractRun]) -> None:
         with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
             for last in (False, True):
                 # Longest first, so the slow runs do not start last.
                 batch = sorted(
-                    (run for run in RUNS if run.last is last),
+                    (run for run in runs if run.last is last),
                     key=lambda run: (run.service != "shipping", -len(run.operations)),
                 )
                 for run, outcome in zip(batch, pool.map(self._attempt, batch), strict=True):
@@ -253,12 +254,19 @@ class ContractRunner:
 
 @pytest.fixture(scope="module")
 def contract_runner(
+    request: pytest.FixtureRequest,
     contract_stack: Stack,
     contract_credentials: Credentials,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ContractRunner]:
+    # Only the runs whose tests were selected (``-k``): each takes seconds to a minute.
+    selected = {
+        item.callspec.params["run"].name
+        for item in request.session.items
+        if hasattr(item, "callspec") and "run" in item.callspec.params
+    }
     runner = ContractRunner(contract_stack, contract_credentials, tmp_path_factory.mktemp("st"))
-    runner.start()
+    runner.start(selected)
     yield runner
     for future in runner.results.values():
         future.result(timeout=900)

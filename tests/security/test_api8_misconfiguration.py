@@ -230,3 +230,63 @@ def test_no_two_services_answer_the_same_public_path(running_services: dict[str,
     }
     for (a, first), (b, second) in itertools.combinations(paths.items(), 2):
         assert first.isdisjoint(second), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "kwargs", "field"),
+    [
+        (
+            "identity",
+            "POST",
+            "/v1/auth/password-reset",
+            {"json": {"email": "jan\u0000@example.nl"}},
+            "email",
+        ),
+        (
+            "identity",
+            "POST",
+            "/v1/auth/token",
+            {"data": {"grant_type": "password", "username": "a\x00b", "password": "x"}},
+            "username",
+        ),
+        (
+            "shipping",
+            "GET",
+            "/v1/tracking/PP7K3QX9M2T4HWB",
+            {"params": {"postcode": "3191\x00EE"}},
+            "postcode",
+        ),
+        (
+            "privacy",
+            "POST",
+            "/v1/privacy/requests",
+            {"content": b'{"type": "access", "email": "a@b.nl", "message": "\\udc00"}'},
+            "message",
+        ),
+        (
+            "privacy",
+            "POST",
+            "/v1/privacy/requests",
+            {"content": b'{"type": "access", "changes": {"na\\u0000me": "x"}}'},
+            "changes.na\x00me",
+        ),
+    ],
+)
+async def test_text_that_cannot_be_stored_is_a_422_not_a_database_error(
+    running_services: dict[str, Running],
+    service: str,
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
+    field: str,
+) -> None:
+    """PostgreSQL refuses NUL and UTF-8 cannot encode a lone surrogate: refused up front."""
+    headers = {"Content-Type": "application/json"} if "content" in kwargs else {}
+    response = await running_services[service].client.request(
+        method,
+        path,
+        headers=headers,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
