@@ -37,8 +37,19 @@ from libs.common.errors import ValidationFailed
 _KVK = re.compile(r"^\d{8}$")
 
 
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
+NOT_BLANK = r"\S"
+"""Documents (and checks) that text holds more than white space."""
+
+
+def _trimmed(value: str) -> str:
+    return value.strip()
+
+
+def _not_blank(value: str) -> str:
+    trimmed = value.strip()
+    if not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
 
 
 def normalise_email(value: str) -> str:
@@ -114,57 +125,57 @@ def normalise_website(value: str) -> str:
     return value
 
 
+# Bounds and patterns apply to the text as sent, exactly as the OpenAPI document states them;
+# surrounding white space is trimmed afterwards.
 Email = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=254, examples=["jan.jansen@example.nl"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_email),
 ]
 Phone = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=32, examples=["+31612345678"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_phone),
 ]
 Country = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(min_length=2, max_length=2, examples=["NL"]),
     AfterValidator(normalise_country),
 ]
 Iban = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=42, examples=["NL91ABNA0417164300"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_iban),
 ]
 VatNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=20, examples=["NL004495445B01"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_vat_number),
 ]
 KvkNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=12, examples=["12345678"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_kvk_number),
 ]
 Website = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=255, examples=["https://www.example.nl"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_website),
 ]
 Postcode = Annotated[
     str,
-    BeforeValidator(_strip),
-    Field(min_length=1, max_length=12, examples=["1234 AB"]),
+    Field(min_length=1, max_length=12, pattern=NOT_BLANK, examples=["1234 AB"]),
+    AfterValidator(_not_blank),
 ]
 """Checked against the country by the model that has both (see :func:`normalise_postcode`)."""
 HouseNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(
         min_length=1,
         max_length=16,
@@ -173,13 +184,19 @@ HouseNumber = Annotated[
     ),
 ]
 PersonName = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=200, examples=["Jan Jansen"])
+    str,
+    Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Jan Jansen"]),
+    AfterValidator(_not_blank),
 ]
 Street = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=200, examples=["Griede"])
+    str,
+    Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Griede"]),
+    AfterValidator(_not_blank),
 ]
 City = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=100, examples=["Rotterdam"])
+    str,
+    Field(min_length=1, max_length=100, pattern=NOT_BLANK, examples=["Rotterdam"]),
+    AfterValidator(_not_blank),
 ]
 
 
