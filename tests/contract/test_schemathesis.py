@@ -40,7 +40,7 @@ from tests.support.stack import ROOT, Stack
 pytestmark = pytest.mark.e2e
 
 SEED = 20261125
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 30
 PARALLEL_RUNS = 3
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 REASON = "Contract test run: checking the API (ticket 1)"
