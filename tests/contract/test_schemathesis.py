@@ -356,7 +356,6 @@ def test_every_paged_operation_may_refuse_a_cursor_it_did_not_issue() -> None:
         for document in DOCUMENTS.values()
         for path, item in document["paths"].items()
         for method, operation in item.items()
-        if method in METHODS
-        and any(p["name"] == "cursor" for p in operation.get("parameters", []))
+        if method in METHODS and any(p["name"] == "cursor" for p in operation.get("parameters", []))
     }
     assert paged <= allowed_422

@@ -1,11 +1,15 @@
 """OWASP API4 (unrestricted resource consumption): everything a client sends is bounded —
-bodies at the gateway (413), page sizes, every string and every array (422) — and every
-account and every address has a request budget (429 with ``Retry-After``), shared by all
-processes of a service through Redis when ``REDIS_URL`` is set."""
+bodies at the gateway (413), page sizes, every string and every array (422), the time a
+request may take — and every account and every address has a request budget (429 with
+``Retry-After``), shared by all processes of a service through Redis when ``REDIS_URL`` is
+set."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import uuid
 from typing import Any
 
@@ -13,6 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from services.gateway.__main__ import DEFAULT_CONFIG, caddy_binary
 from services.shipping_api.settings import ShippingSettings
 from tests.security.conftest import Running, shipping_settings_for, start_shipping_world
 from tests.security.documents import (
@@ -24,7 +29,7 @@ from tests.security.documents import (
 )
 from tests.support.access_matrix import RULES, Caller
 from tests.support.db import rolled_back
-from tests.support.stack import Stack
+from tests.support.stack import ROOT, Stack
 from tests.support.tokens import TokenIssuer, bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/6"
@@ -252,3 +257,62 @@ def test_the_gateway_cuts_off_a_streamed_body_over_ten_mebibytes(stack: Stack) -
         timeout=30,
     )
     assert response.status_code == 413
+
+
+# ----------------------------------------------------------------------------------------------
+# Timeouts: no slow client or slow service holds a connection open without bound
+# ----------------------------------------------------------------------------------------------
+
+
+def _adapted_gateway() -> dict[str, Any]:
+    """The gateway's configuration as Caddy itself reads it (``caddy adapt``)."""
+    env = {
+        **os.environ,
+        "GATEWAY_PORT": "8000",
+        "DOCS_DIR": str(ROOT / "docs"),
+        "SWAGGER_UI_DIR": str(ROOT / "docs"),
+    }
+    result = subprocess.run(
+        [caddy_binary(), "adapt", "--config", str(DEFAULT_CONFIG), "--adapter", "caddyfile"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    adapted: dict[str, Any] = json.loads(result.stdout)
+    return adapted
+
+
+def _proxies(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if node.get("handler") == "reverse_proxy" else []
+        return found + [p for value in node.values() for p in _proxies(value)]
+    if isinstance(node, list):
+        return [p for item in node for p in _proxies(item)]
+    return []
+
+
+def test_the_gateway_bounds_every_phase_of_a_request_in_time() -> None:
+    config = _adapted_gateway()
+    [server] = config["apps"]["http"]["servers"].values()
+    second = 1_000_000_000
+    # Slow headers (slowloris), slow bodies, slow readers and idle keep-alives all end.
+    assert 0 < server["read_header_timeout"] <= 30 * second
+    assert 0 < server["read_timeout"] <= 60 * second
+    assert 0 < server["write_timeout"] <= 300 * second
+    assert 0 < server["idle_timeout"] <= 300 * second
+    proxies = _proxies(config)
+    assert len(proxies) == 3
+    for proxy in proxies:
+        assert 0 < proxy["transport"]["dial_timeout"] <= 10 * second
+        assert 0 < proxy["transport"]["response_header_timeout"] <= 300 * second
+
+
+def test_calls_between_services_have_timeouts(running_services: dict[str, Running]) -> None:
+    for running in running_services.values():
+        timeout = running.app.state.http.timeout
+        assert timeout.connect is not None
+        assert timeout.connect <= 3
+        assert timeout.read is not None
+        assert timeout.read <= 120
