@@ -69,9 +69,7 @@ async def enqueue_webhooks(
     endpoints = (
         await session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.events)
-            .where(
-                WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True)
-            )
+            .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True))
             .with_for_update(key_share=True)
         )
     ).all()
