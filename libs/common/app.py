@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from libs.common.auth import (
@@ -25,7 +25,7 @@ from libs.common.auth import (
 )
 from libs.common.clock import Clock
 from libs.common.db import Database, create_engine
-from libs.common.errors import install_error_handlers
+from libs.common.errors import install_error_handlers, refuse_other_methods_of_static_paths
 from libs.common.health import build_health_router
 from libs.common.http import ServiceCaller, create_http_client
 from libs.common.logging import (
@@ -38,9 +38,10 @@ from libs.common.mail import Mailer, mailer_from_settings
 from libs.common.metrics import DatabaseGauge, Metrics, MetricsMiddleware, build_metrics_router
 from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
-from libs.common.ratelimit import RateLimiter
+from libs.common.ratelimit import RateLimiter, enforce_api_rate_limit
 from libs.common.request_log import RequestLogMixin, RequestLogSink
 from libs.common.settings import BaseServiceSettings
+from libs.common.validation import refuse_unstorable_text
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
@@ -185,10 +186,15 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        dependencies=[
+            Depends(refuse_other_methods_of_static_paths),
+            Depends(enforce_api_rate_limit),
+            Depends(refuse_unstorable_text),
+        ],
     )
     app.state.metrics = metrics
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, checks_credentials_upstream=definition.build_authenticator is None)
     if settings.docs_enabled:
         mount_docs(app)
     app.include_router(build_health_router(service))

@@ -31,7 +31,7 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from libs.common.errors import Forbidden, Unauthorized
+from libs.common.errors import BadGateway, Forbidden, Unauthorized
 from libs.common.http import ServiceCaller
 
 API_AUDIENCE = "parcelpro-api"
@@ -240,10 +240,14 @@ class ServiceTokenProvider:
                 raise Unauthorized(
                     f"identity refused this service's credentials ({self.client_id})"
                 )
-            body = orjson.loads(response.content)
-            self._token = str(body["access_token"])
+            try:
+                body = orjson.loads(response.content)
+                token, expires_in = str(body["access_token"]), float(body["expires_in"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise BadGateway("identity answered the token request unusably") from exc
+            self._token = token
             # Renew a minute early so a token never expires in flight.
-            self._expires_at = time.monotonic() + max(30.0, float(body["expires_in"]) - 60.0)
+            self._expires_at = time.monotonic() + max(30.0, expires_in - 60.0)
             return self._token
 
     def invalidate(self) -> None:
@@ -314,7 +318,11 @@ class HttpApiKeyResolver:
             )
         if response.status_code != 200:
             raise Unauthorized("the API key could not be checked")
-        principal = principal_from_introspection(orjson.loads(response.content))
+        try:
+            principal = principal_from_introspection(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A wrong answer from identity is its failure, not the caller's (502, not 500/401).
+            raise BadGateway("identity answered the API-key check unusably") from exc
         self.cache.set(cache_key, principal, None if principal else self.negative_ttl)
         return principal
 
@@ -431,22 +439,27 @@ _optional_bearer = HTTPBearer(
 )
 
 
-async def _authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal | None:
-    if credentials is None:
-        return None
+async def remember_principal(request: Request, credential: str) -> Principal:
+    """Authenticate ``credential`` once per request; later calls reuse the answer."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(credentials.credentials)
+    principal = await authenticator.authenticate(credential)
     request.state.principal = principal
     if principal.is_account_holder and principal.account_id is not None:
         request.state.account_id = principal.account_id
     elif principal.is_staff:
         request.state.account_id = principal.subject
     return principal
+
+
+async def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return await remember_principal(request, credentials.credentials)
 
 
 async def get_optional_principal(

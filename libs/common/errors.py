@@ -7,17 +7,21 @@ Services raise :class:`DomainError` subclasses; the handlers installed by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from libs.common.db import is_database_unavailable
 
@@ -216,6 +220,67 @@ def validation_errors(raw_errors: Sequence[Any]) -> list[FieldError]:
     return errors
 
 
+@dataclass(frozen=True, slots=True)
+class _RoutePattern:
+    regex: re.Pattern[str]
+    methods: frozenset[str]
+    is_static: bool
+
+
+def _route_patterns(app: Any) -> list[_RoutePattern]:
+    patterns: list[_RoutePattern] | None = getattr(app.state, "route_patterns", None)
+    if patterns is None:
+        patterns = []
+        for route in iter_route_contexts(app.routes):
+            if not route.methods or route.path is None:
+                continue
+            regex, _, convertors = compile_path(route.path)
+            patterns.append(_RoutePattern(regex, frozenset(route.methods), not convertors))
+        app.state.route_patterns = patterns
+    return patterns
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods this path answers, for ``Allow`` (RFC 9110 15.5.6).
+
+    Routers only report the first route whose path matches; a path served by several routes
+    (``GET`` and ``PATCH`` of one resource) must list all of them. A static path outranks a
+    parameter: ``/v1/shipments/bulk`` is not a shipment id.
+    """
+    matching = [p for p in _route_patterns(request.app) if p.regex.match(request.url.path)]
+    static = [p for p in matching if p.is_static]
+    methods: set[str] = set()
+    for pattern in static or matching:
+        methods |= pattern.methods
+    return sorted(methods)
+
+
+def refuse_other_methods_of_static_paths(request: Request) -> None:
+    """An app-wide dependency, run before a route's own: a request whose path names a static
+    route of other methods (``GET /v1/shipments/bulk``) is a 405, not "shipment 'bulk'" —
+    whether or not it carries credentials, and before any body or parameter is read."""
+    static = _static_methods(request.app).get(request.url.path)
+    if static and request.method not in static:
+        raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(static))})
+
+
+def _static_methods(app: Any) -> dict[str, frozenset[str]]:
+    table: dict[str, frozenset[str]] | None = getattr(app.state, "static_route_methods", None)
+    if table is None:
+        table = {}
+        for route in iter_route_contexts(app.routes):
+            if route.methods and route.path and "{" not in route.path:
+                table[route.path] = table.get(route.path, frozenset()) | frozenset(route.methods)
+        app.state.static_route_methods = table
+    return table
+
+
+def _method_not_allowed(request: Request, allowed: Sequence[str]) -> Response:
+    path, request_id = _request_context(request)
+    body = problem_body(status=405, instance=path, request_id=request_id)
+    return problem_response(405, body, {"Allow": ", ".join(allowed)})
+
+
 async def _handle_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)  # noqa: S101 - registered for DomainError only
     path, request_id = _request_context(request)
@@ -269,6 +334,10 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
             errors=[error],
         )
         return problem_response(422, body)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        if allowed:
+            return _method_not_allowed(request, allowed)
     detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     if detail == _HTTP_TITLES.get(exc.status_code) or detail in {"Not Found", "Method Not Allowed"}:
         detail = None

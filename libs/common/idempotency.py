@@ -51,6 +51,8 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias=HEADER,
+        min_length=1,
+        max_length=255,
         description=(
             "Makes the request safe to retry: a repeat with the same key returns the first "
             "response (with `Idempotent-Replayed: true`); the same key with a different body is "

@@ -49,16 +49,45 @@ def _document_optional_auth(document: dict[str, Any], operation: dict[str, Any])
         schemes.setdefault(BEARER_SCHEME, schemes[OPTIONAL_BEARER_SCHEME])
 
 
-def problemize(document: dict[str, Any]) -> dict[str, Any]:
-    """Every error response is ``application/problem+json`` with the Problem schema, and
-    optional credentials are documented as optional."""
+RATE_LIMITED = {"description": "Too many requests from this account or address; see `Retry-After`."}
+AUTH_UPSTREAM = {
+    502: {"description": "Identity answered wrongly while the credential was checked."},
+    503: {"description": "Identity, which checks credentials, is unavailable."},
+    504: {"description": "Identity, which checks credentials, did not answer in time."},
+}
+
+
+def _document_shared_statuses(
+    path: str, operation: dict[str, Any], *, checks_credentials_upstream: bool
+) -> None:
+    """Statuses every public route can answer besides its own (libs.common.ratelimit,
+    libs.common.auth), so no route returns a status its document does not list."""
+    responses = operation.setdefault("responses", {})
+    if path.startswith(PUBLIC_PREFIXES):
+        responses.setdefault("429", dict(RATE_LIMITED))
+    if checks_credentials_upstream and operation.get("security"):
+        for status, response in AUTH_UPSTREAM.items():
+            responses.setdefault(str(status), dict(response))
+
+
+def problemize(
+    document: dict[str, Any], *, checks_credentials_upstream: bool = False
+) -> dict[str, Any]:
+    """Every error response is ``application/problem+json`` with the Problem schema, optional
+    credentials are documented as optional, and the statuses every route shares are listed.
+
+    ``checks_credentials_upstream``: the service asks identity to check credentials (JWKS,
+    API-key introspection), so a secured route can also answer 502, 503 or 504."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components.update(_problem_schemas())
-    for path_item in document.get("paths", {}).values():
+    for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
             _document_optional_auth(document, operation)
+            _document_shared_statuses(
+                path, operation, checks_credentials_upstream=checks_credentials_upstream
+            )
             for status, response in operation.get("responses", {}).items():
                 if str(status).isdigit() and int(status) >= 400:
                     response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
@@ -69,7 +98,26 @@ def problemize(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install_openapi(app: FastAPI, *, servers: list[dict[str, str]] | None = None) -> None:
+def operation_link(
+    method: str, path: str, parameters: Mapping[str, str], description: str
+) -> dict[str, Any]:
+    """An OpenAPI link from a response to the operation ``method path`` (RFC 6901 reference),
+    e.g. from a created object to reading it: clients and schemathesis' stateful tests follow
+    them. ``parameters`` maps the target's parameters to runtime expressions."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "parameters": dict(parameters),
+        "description": description,
+    }
+
+
+def install_openapi(
+    app: FastAPI,
+    *,
+    servers: list[dict[str, str]] | None = None,
+    checks_credentials_upstream: bool = False,
+) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
@@ -80,7 +128,9 @@ def install_openapi(app: FastAPI, *, servers: list[dict[str, str]] | None = None
                 tags=app.openapi_tags,
                 servers=servers,
             )
-            app.openapi_schema = problemize(document)
+            app.openapi_schema = problemize(
+                document, checks_credentials_upstream=checks_credentials_upstream
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
+from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from libs.common.errors import TooManyRequests
+from libs.common.auth import remember_principal
+from libs.common.errors import DomainError, TooManyRequests
+from libs.common.logging import client_ip
 
 
 class RateLimiter:
@@ -55,3 +59,45 @@ class RateLimiter:
     async def clear(self, limit: str | RateLimitItem, *identifiers: str) -> None:
         item = parse(limit) if isinstance(limit, str) else limit
         await self.strategy.clear(item, self.namespace, *identifiers)
+
+
+LIMITED_PREFIXES = ("/v1/", "/.well-known/")
+"""The public API; health, metrics, docs and service-to-service routes are not counted."""
+
+
+async def enforce_api_rate_limit(request: Request) -> None:
+    """Every request to the public API counts against its account (or staff member) when it
+    carries a valid credential, else against its client address (OWASP API4): ``429`` with
+    ``Retry-After`` beyond the settings' ``rate_limit_per_account`` / ``rate_limit_per_ip``.
+
+    The principal found here is kept for the route's own authentication, which still decides
+    whether the credential is needed and good enough.
+    """
+    if not request.url.path.startswith(LIMITED_PREFIXES):
+        return
+    app: Any = request.app
+    settings = app.state.settings
+    limiter: RateLimiter = app.state.rate_limiter
+    subject = await _principal_key(request)
+    if subject is not None:
+        await limiter.enforce(settings.rate_limit_per_account, "api", subject)
+        return
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    await limiter.enforce(settings.rate_limit_per_ip, "api-ip", ip or "unknown")
+
+
+async def _principal_key(request: Request) -> str | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    try:
+        principal = await remember_principal(request, credential.strip())
+    except DomainError:
+        # Invalid, expired or uncheckable: the route answers for that; count the address.
+        return None
+    if principal.account_id is not None:
+        return f"account:{principal.account_id}"
+    if principal.is_staff:
+        return f"staff:{principal.subject}"
+    return None

@@ -90,6 +90,12 @@ class BaseServiceSettings(BaseSettings):
         "Parcel Pro <noreply@parcelpro.nl>", validation_alias=_shared("MAIL_FROM")
     )
     redis_url: str | None = Field(None, validation_alias=_shared("REDIS_URL"))
+    rate_limit_per_account: str = Field(
+        "6000/minute", validation_alias=_shared("RATE_LIMIT_PER_ACCOUNT")
+    )
+    """Requests to ``/v1`` per account (a login or any of its API keys) or staff member."""
+    rate_limit_per_ip: str = Field("1200/minute", validation_alias=_shared("RATE_LIMIT_PER_IP"))
+    """Requests to ``/v1`` without a valid credential, per client address."""
 
     docs_enabled: bool = Field(True, validation_alias=_shared("DOCS_ENABLED"))
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -9,22 +9,47 @@ indexes are stable.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, Field
+from fastapi import Request
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.nl import btw, postcode
 
+from libs.common.errors import ValidationFailed
+
 _KVK = re.compile(r"^\d{8}$")
 
 
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
+NOT_BLANK = r"\S"
+"""Documents (and checks) that text holds more than white space."""
+
+
+def _trimmed(value: str) -> str:
+    return value.strip()
+
+
+def _not_blank(value: str) -> str:
+    trimmed = value.strip()
+    if not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
 
 
 def normalise_email(value: str) -> str:
@@ -100,57 +125,57 @@ def normalise_website(value: str) -> str:
     return value
 
 
+# Bounds and patterns apply to the text as sent, exactly as the OpenAPI document states them;
+# surrounding white space is trimmed afterwards.
 Email = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=254, examples=["jan.jansen@example.nl"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_email),
 ]
 Phone = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=32, examples=["+31612345678"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_phone),
 ]
 Country = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(min_length=2, max_length=2, examples=["NL"]),
     AfterValidator(normalise_country),
 ]
 Iban = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=42, examples=["NL91ABNA0417164300"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_iban),
 ]
 VatNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=20, examples=["NL004495445B01"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_vat_number),
 ]
 KvkNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=12, examples=["12345678"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_kvk_number),
 ]
 Website = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(max_length=255, examples=["https://www.example.nl"]),
+    AfterValidator(_trimmed),
     AfterValidator(normalise_website),
 ]
 Postcode = Annotated[
     str,
-    BeforeValidator(_strip),
-    Field(min_length=1, max_length=12, examples=["1234 AB"]),
+    Field(min_length=1, max_length=12, pattern=NOT_BLANK, examples=["1234 AB"]),
+    AfterValidator(_not_blank),
 ]
 """Checked against the country by the model that has both (see :func:`normalise_postcode`)."""
 HouseNumber = Annotated[
     str,
-    BeforeValidator(_strip),
     Field(
         min_length=1,
         max_length=16,
@@ -159,11 +184,122 @@ HouseNumber = Annotated[
     ),
 ]
 PersonName = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=200, examples=["Jan Jansen"])
+    str,
+    Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Jan Jansen"]),
+    AfterValidator(_not_blank),
 ]
 Street = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=200, examples=["Griede"])
+    str,
+    Field(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Griede"]),
+    AfterValidator(_not_blank),
 ]
 City = Annotated[
-    str, BeforeValidator(_strip), Field(min_length=1, max_length=100, examples=["Rotterdam"])
+    str,
+    Field(min_length=1, max_length=100, pattern=NOT_BLANK, examples=["Rotterdam"]),
+    AfterValidator(_not_blank),
 ]
+
+
+def _not_a_number(example: str) -> BeforeValidator:
+    """JSON has no date type: a number (or a string of digits) is refused instead of being read
+    as Unix seconds, which is what the schema's ``format: date``/``date-time`` promises."""
+
+    def check(value: object) -> object:
+        if isinstance(value, int | float) or (
+            isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value)
+        ):
+            raise ValueError(f"an RFC 3339 {example}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _integral(value: object) -> object:
+    # JSON Schema counts 2.0 as an integer; true and "2" are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Timestamp = Annotated[datetime, _not_a_number("date-time, e.g. 2026-11-25T14:03:00Z")]
+"""A date-time in a request: RFC 3339 only."""
+AwareTimestamp = Annotated[AwareDatetime, _not_a_number("date-time, e.g. 2026-11-25T14:03:00Z")]
+"""A date-time in a request, RFC 3339 with its time zone."""
+Day = Annotated[date, _not_a_number("date, e.g. 2026-11-25")]
+"""A calendar day in a request: RFC 3339 ``full-date`` only."""
+Integer = Annotated[int, BeforeValidator(_integral), Strict()]
+"""An integer in a JSON body: ``2`` or ``2.0``, never ``true`` or ``"2"``."""
+
+
+class NotNull:
+    """Marks a field of a partial update (``T | None = None``) that may be left out but not
+    sent as ``null``, because the value cannot be cleared. Validation refuses ``null`` and the
+    JSON schema documents the field without it."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_refuse_null, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        variants = [v for v in json_schema.pop("anyOf", []) if v != {"type": "null"}]
+        if len(variants) == 1:
+            json_schema.update(variants[0])
+        elif variants:
+            json_schema["anyOf"] = variants
+        return json_schema
+
+
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _first_unstorable(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _UNSTORABLE.search(str(key)):
+                return where
+            found = _first_unstorable(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_unstorable(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+async def refuse_unstorable_text(request: Request) -> None:
+    """An app-wide dependency: text must be storable. NUL cannot be stored by PostgreSQL and an
+    unpaired surrogate cannot be encoded as UTF-8, so a query, path or body carrying either is
+    refused as a 422 naming the field, instead of failing deep in the database (500)."""
+    message = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise ValidationFailed.for_field(name, message, location="path")
+    for name, value in request.query_params.multi_items():
+        if _UNSTORABLE.search(name) or _UNSTORABLE.search(value):
+            raise ValidationFailed.for_field(name, message, location="query")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # not JSON at all: the route's own validation says so
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        body = {name: value for name, value in (await request.form()).multi_items()}
+    else:
+        return
+    field = _first_unstorable(body, "")
+    if field is not None:
+        raise ValidationFailed.for_field(field or "body", message)

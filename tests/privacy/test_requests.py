@@ -250,7 +250,7 @@ async def test_officer_lists_all_and_the_overdue(privacy: Privacy) -> None:
     not_theirs = await privacy.client.get(
         "/v1/privacy/requests", params={"overdue": "true"}, headers=privacy.user(account)
     )
-    assert not_theirs.status_code == 422
+    assert not_theirs.status_code == 403
 
 
 async def test_officer_extends_once_and_the_subject_is_told_why(privacy: Privacy) -> None:

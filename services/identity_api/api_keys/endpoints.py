@@ -11,6 +11,7 @@ from libs.common.auth import Principal, ServiceScope, require_service, require_u
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.identity_api.api_keys import service
 from services.identity_api.api_keys.schemas import (
@@ -54,7 +55,20 @@ def _account_id(principal: Principal) -> uuid.UUID:
     summary="Create an API key",
     description="The key is in this response only; Parcel Pro stores a hash of it. Needs a "
     "login (an API key cannot create keys).",
-    responses=problem_responses(401, 403, 409, 422),
+    responses={
+        201: {
+            "description": "The key, shown this once.",
+            "links": {
+                "RevokeApiKey": operation_link(
+                    "DELETE",
+                    "/v1/api-keys/{key_id}",
+                    {"key_id": "$response.body#/id"},
+                    "Revoke the key just created.",
+                )
+            },
+        },
+        **problem_responses(401, 403, 409, 422),
+    },
 )
 async def create_api_key(
     body: ApiKeyCreate,

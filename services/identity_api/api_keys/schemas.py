@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.common.auth import Scope
+from libs.common.validation import NOT_BLANK
 from services.identity_api.models import ApiKeyMode
 
 
@@ -21,18 +22,28 @@ class ApiKeyCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=100, description="To recognise the key later.")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=NOT_BLANK,
+        description="To recognise the key later.",
+    )
     scopes: list[Scope] = Field(
-        min_length=1, description="What the key may do; grant only what the integration needs."
+        min_length=1,
+        max_length=len(Scope),
+        description="What the key may do; grant only what the integration needs.",
     )
     mode: ApiKeyMode = Field(
         ApiKeyMode.LIVE, description="`test` keys create shipments with the sandbox carrier."
     )
 
-    @field_validator("name", mode="before")
+    @field_validator("name")
     @classmethod
-    def _strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+    def _strip(cls, value: str) -> str:
+        # The bound applies to the name as sent (as documented); trimmed afterwards.
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
 
     @field_validator("scopes")
     @classmethod

@@ -388,20 +388,34 @@ async def resend_verification(session: AsyncSession, ctx: Context, account_id: u
     await send_verification_mail(session, ctx.runtime, account, ctx.now)
 
 
-def _invalid_token() -> ValidationFailed:
+async def _guard_link_attempts(ctx: Context) -> None:
+    """Mailed links carry 256 random bits; an address that keeps presenting wrong ones is still
+    slowed down as failed logins are (OWASP API6), so no flood of guesses reaches the table."""
+    wait = await ctx.limiter.is_limited(
+        ctx.runtime.settings.login_failures_per_ip, "link-ip", ctx.origin.ip or "unknown"
+    )
+    if wait:
+        raise TooManyRequests(wait, "too many invalid links from this address; try again later")
+
+
+async def _invalid_token(ctx: Context) -> ValidationFailed:
+    await ctx.limiter.hit(
+        ctx.runtime.settings.login_failures_per_ip, "link-ip", ctx.origin.ip or "unknown"
+    )
     return ValidationFailed.for_field("token", "the link is invalid, used or expired")
 
 
 async def verify_email(session: AsyncSession, ctx: Context, *, token: str) -> None:
+    await _guard_link_attempts(ctx)
     used = await repository.consume_mail_token(
         session, keyed_hash(ctx.runtime.hash_key, token), MailTokenPurpose.VERIFY_EMAIL, ctx.now
     )
     if used is None:
-        raise _invalid_token()
+        raise await _invalid_token(ctx)
     account = await accounts.get_active(session, used.account_id)
     # The link proves the address it was sent to, not one the account changed to since.
     if account is None or (account.email or "").lower() != used.email.lower():
-        raise _invalid_token()
+        raise await _invalid_token(ctx)
     account.email_verified_at = ctx.now
     await record(
         session, account.id, SecurityEventType.EMAIL_VERIFIED, origin=ctx.origin, now=ctx.now
@@ -459,13 +473,14 @@ async def set_password(
 async def reset_password(
     session: AsyncSession, ctx: Context, *, token: str, new_password: str
 ) -> None:
+    await _guard_link_attempts(ctx)
     token_hash = keyed_hash(ctx.runtime.hash_key, token)
     used = await repository.consume_mail_token(
         session, token_hash, MailTokenPurpose.RESET_PASSWORD, ctx.now
     )
     account = await accounts.get_active(session, used.account_id) if used else None
     if used is None or account is None:
-        raise _invalid_token()
+        raise await _invalid_token(ctx)
     check_password(new_password, field="new_password", context=(account.email, account.name))
     await set_password(session, ctx, account, new_password)
     if account.email_verified_at is None and (account.email or "").lower() == used.email.lower():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.privacy_api.models import ConsentPurpose, ConsentSource
 
@@ -13,7 +13,7 @@ from services.privacy_api.models import ConsentPurpose, ConsentSource
 class ConsentDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    granted: bool = Field(description="`true` gives consent, `false` withdraws it.")
+    granted: StrictBool = Field(description="`true` gives consent, `false` withdraws it.")
     text_version: str | None = Field(
         None,
         max_length=32,

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
@@ -23,13 +24,28 @@ from services.privacy_api.models import DisclosureDecision
 
 router = APIRouter(prefix="/v1/privacy/disclosures", tags=["disclosures"])
 
+_ITEM = "/v1/privacy/disclosures/{disclosure_id}"
+_DISCLOSURE = {"disclosure_id": "$response.body#/id"}
+CREATED_LINKS = {
+    "GetDisclosure": operation_link("GET", _ITEM, _DISCLOSURE, "The disclosure just recorded."),
+    "DecideDisclosure": operation_link(
+        "POST", f"{_ITEM}/decision", _DISCLOSURE, "Approve or reject it."
+    ),
+    "DownloadDisclosureExport": operation_link(
+        "GET", f"{_ITEM}/export", _DISCLOSURE, "Once approved: the scoped export."
+    ),
+}
+
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DisclosureRead,
     summary="Register an authority's request for personal data",
-    responses=problem_responses(401, 403, 422),
+    responses={
+        201: {"description": "The disclosure.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 422),
+    },
 )
 async def create_disclosure(
     body: DisclosureCreate,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.common.pii import PiiCategory
+from libs.common.validation import Timestamp
 from services.privacy_api.models import Authority, DisclosureDecision, RequestStatus
 from services.privacy_api.subjects.schemas import Subject
 
@@ -45,9 +46,11 @@ class DisclosureCreate(BaseModel):
     requested_data: Text = Field(description="What the authority asks for, in its words.")
     subject: Subject
     categories: list[PiiCategory] = Field(
-        min_length=1, description="The export is limited to these categories."
+        max_length=len(PiiCategory),
+        min_length=1,
+        description="The export is limited to these categories.",
     )
-    received_at: datetime | None = Field(None, description="Default: now.")
+    received_at: Timestamp | None = Field(None, description="Default: now.")
     powers_verification: Text = Field(
         description="How the authority's powers and the request's authenticity were checked."
     )

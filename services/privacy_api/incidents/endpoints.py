@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
@@ -17,13 +18,25 @@ from services.privacy_api.incidents.schemas import IncidentCreate, IncidentRead,
 
 router = APIRouter(prefix="/v1/privacy/incidents", tags=["incidents"])
 
+_ITEM = "/v1/privacy/incidents/{incident_id}"
+_INCIDENT = {"incident_id": "$response.body#/id"}
+CREATED_LINKS = {
+    "GetIncident": operation_link("GET", _ITEM, _INCIDENT, "The breach just registered."),
+    "UpdateIncident": operation_link(
+        "PATCH", _ITEM, _INCIDENT, "Record the assessment, notifications and measures."
+    ),
+}
+
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=IncidentRead,
     summary="Register a personal data breach",
-    responses=problem_responses(401, 403, 422),
+    responses={
+        201: {"description": "The breach.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 422),
+    },
 )
 async def create_incident(
     body: IncidentCreate,

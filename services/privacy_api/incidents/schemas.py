@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from libs.common.pii import PiiCategory
+from libs.common.validation import Integer, NotNull, Timestamp
 from services.privacy_api.models import IncidentRisk
 
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
+MAX_SUBJECTS = 1_000_000_000
+"""Far above any real breach, and within the column's 32-bit integer."""
 
 
 class IncidentCreate(BaseModel):
@@ -19,12 +22,16 @@ class IncidentCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200, examples=["Label PDFs readable by others"])
     description: Text = Field(description="What happened, as far as known.")
-    became_aware_at: datetime = Field(
+    became_aware_at: Timestamp = Field(
         description="When we became aware: the 72 hours to notify the AP start here (art. 33(1))."
     )
-    occurred_at: datetime | None = None
-    categories: list[PiiCategory] = Field(min_length=1, examples=[["recipient_address"]])
-    subjects_count: int = Field(ge=0, description="Approximate number of people involved.")
+    occurred_at: Timestamp | None = None
+    categories: list[PiiCategory] = Field(
+        min_length=1, max_length=len(PiiCategory), examples=[["recipient_address"]]
+    )
+    subjects_count: Integer = Field(
+        ge=0, le=MAX_SUBJECTS, description="Approximate number of people involved."
+    )
     risk: IncidentRisk = IncidentRisk.UNASSESSED
     risk_assessment: Text | None = None
     measures: Text | None = Field(None, description="Measures taken or proposed.")
@@ -35,19 +42,23 @@ class IncidentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: Text | None = None
-    categories: list[PiiCategory] | None = Field(None, min_length=1)
-    subjects_count: int | None = Field(None, ge=0)
-    risk: IncidentRisk | None = None
+    description: Annotated[Text | None, NotNull()] = None
+    categories: Annotated[list[PiiCategory] | None, NotNull()] = Field(
+        None, min_length=1, max_length=len(PiiCategory)
+    )
+    subjects_count: Annotated[Integer | None, NotNull()] = Field(None, ge=0, le=MAX_SUBJECTS)
+    risk: Annotated[IncidentRisk | None, NotNull()] = None
     risk_assessment: Text | None = None
     measures: Text | None = None
-    ap_notified_at: datetime | None = None
+    ap_notified_at: Timestamp | None = None
     ap_reference: str | None = Field(None, max_length=100, examples=["AP-2026-123456"])
-    subjects_notified_at: datetime | None = None
+    subjects_notified_at: Timestamp | None = None
     subjects_not_notified_reason: Text | None = Field(
         None, description="Art. 34(3): why the people involved are not told."
     )
-    closed: bool | None = None
+    closed: Annotated[StrictBool | None, NotNull()] = Field(
+        None, description="`true` closes the breach (once assessed and notified)."
+    )
 
 
 class IncidentRead(BaseModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
-from libs.common.auth import PrincipalDep
+from libs.common.auth import Principal, PrincipalDep
 from libs.common.db import SessionDep
 from libs.common.errors import Unauthorized, problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import (
@@ -32,6 +33,28 @@ from services.privacy_api.requests.schemas import (
 
 router = APIRouter(prefix="/v1/privacy/requests", tags=["privacy requests"])
 
+_ITEM = "/v1/privacy/requests/{request_id}"
+# Without an account, the request's own token is the credential of every follow-up.
+_REQUEST = {
+    "request_id": "$response.body#/id",
+    "header.X-Privacy-Request-Token": "$response.body#/access_token",
+}
+CREATED_LINKS = {
+    "GetPrivacyRequest": operation_link("GET", _ITEM, _REQUEST, "Follow the request."),
+    "VerifyPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/verify", _REQUEST, "Without an account: confirm it with the code."
+    ),
+    "DownloadPrivacyExport": operation_link(
+        "GET", f"{_ITEM}/export", _REQUEST, "Access and portability: download the export."
+    ),
+    "ExtendPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/extend", {"request_id": "$response.body#/id"}, "Officer: extend it."
+    ),
+    "RejectPrivacyRequest": operation_link(
+        "POST", f"{_ITEM}/reject", {"request_id": "$response.body#/id"}, "Officer: refuse it."
+    ),
+}
+
 RequestToken = Annotated[
     str | None,
     Header(
@@ -42,6 +65,20 @@ RequestToken = Annotated[
 ]
 
 
+async def requester(principal: PublicPrincipalDep) -> Principal | None:
+    """Decided before the body is read: a caller who may not make requests learns nothing
+    about what a valid one looks like."""
+    service.check_requester(principal)
+    return principal
+
+
+async def request_token(token: RequestToken = None) -> str:
+    """Requests without an account: their token is the credential (401 without it)."""
+    if not token:
+        raise Unauthorized("send the request's X-Privacy-Request-Token")
+    return token
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -50,11 +87,14 @@ RequestToken = Annotated[
     description="Logged in: verified at once, your account is the subject. Without an account: "
     "a 6-digit code is mailed to `email` (valid 30 minutes, 5 tries); the answer is the same "
     "whether or not we hold data about that address.",
-    responses=problem_responses(401, 403, 422, 429, 502, 503),
+    responses={
+        201: {"description": "The request.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 422, 429, 502, 503, 504),
+    },
 )
 async def create_request(
     body: PrivacyRequestCreate,
-    principal: PublicPrincipalDep,
+    principal: Annotated[Principal | None, Depends(requester)],
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
@@ -74,14 +114,12 @@ async def create_request(
 )
 async def verify_request(
     request_id: uuid.UUID,
+    token: Annotated[str, Depends(request_token)],
     body: VerifyCode,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
-    token: RequestToken = None,
 ) -> PrivacyRequestRead:
-    if not token:
-        raise Unauthorized("send the request's X-Privacy-Request-Token")
     request = await service.verify(session, app, request_id, token, body.code, caller)
     tasks = await repository.tasks_of(session, [request.id])
     return service.to_read(request, tasks[request.id], app.now())

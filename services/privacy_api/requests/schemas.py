@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.common.validation import Email, Phone
+from libs.common.validation import Email, Integer, Phone, Timestamp
 from services.privacy_api.models import (
     RequestSource,
     RequestStatus,
@@ -91,7 +91,7 @@ class PrivacyRequestCreate(BaseModel):
         description="Privacy officer only: how the identity was checked, e.g. `passport seen, "
         "BSN blacked out, copy destroyed`.",
     )
-    received_at: datetime | None = Field(
+    received_at: Timestamp | None = Field(
         None, description="Privacy officer only: when the letter arrived (default: now)."
     )
 
@@ -100,7 +100,11 @@ class VerifyCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(
-        pattern=r"^[0-9]{6}$", description="The 6-digit code from the e-mail.", examples=["042917"]
+        min_length=6,
+        max_length=6,
+        pattern=r"^[0-9]{6}$",
+        description="The 6-digit code from the e-mail.",
+        examples=["042917"],
     )
 
 
@@ -109,7 +113,7 @@ class ExtendDeadline(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    months: int = Field(ge=1, le=2, examples=[2])
+    months: Integer = Field(ge=1, le=2, examples=[2])
     reason: Text2000 = Field(examples=["The request covers seven years of shipments."])
 
 

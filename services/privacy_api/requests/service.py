@@ -188,14 +188,21 @@ async def create(
     body: PrivacyRequestCreate,
     caller: Caller,
 ) -> Created:
+    check_requester(principal)
     _check_type_fields(body)
     now = app.now()
     if principal is None:
         return await _create_without_account(session, app, body, caller, now)
     if principal.kind is PrincipalKind.USER:
         return await _create_for_account(session, app, principal, body, now)
-    if is_officer(principal):
-        return await _create_from_letter(session, app, principal, body, caller, now)
+    return await _create_from_letter(session, app, principal, body, caller, now)
+
+
+def check_requester(principal: Principal | None) -> None:
+    """Who may make a privacy request: the person (logged in or not), or the privacy officer
+    entering one received by letter."""
+    if principal is None or principal.kind is PrincipalKind.USER or is_officer(principal):
+        return
     if principal.kind is PrincipalKind.API_KEY:
         raise Forbidden("privacy requests are made by the person, logged in, not with an API key")
     raise Forbidden("only the privacy officer enters privacy requests for others")
@@ -239,7 +246,10 @@ async def account_email(app: Collaborators, account_id: uuid.UUID) -> str | None
         raise Unauthorized("this account no longer exists")
     if response.status_code != 200:
         raise BadGateway(f"identity answered {response.status_code}")
-    email = response.json().get("email")
+    try:
+        email = response.json().get("email")
+    except (ValueError, AttributeError) as exc:
+        raise BadGateway("identity answered with an unusable account") from exc
     return str(email) if email else None
 
 
@@ -431,9 +441,8 @@ async def page_for(
     if principal.kind is not PrincipalKind.USER:
         raise Forbidden("privacy requests are listed for the account holder and the officer")
     if overdue:
-        raise ValidationFailed.for_field(
-            "overdue", "the overdue list is the privacy officer's", location="query"
-        )
+        # A valid filter this caller may not use: a right it lacks, not bad input.
+        raise Forbidden("the overdue list is the privacy officer's")
     return await repository.page(
         session,
         params,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from libs.common.validation import Email, Phone
 from services.privacy_api.models import RestrictionBasis
@@ -36,7 +36,7 @@ class SubjectCall(BaseModel):
 
 
 class RestrictCall(SubjectCall):
-    restricted: bool = True
+    restricted: StrictBool = True
     basis: RestrictionBasis = RestrictionBasis.RESTRICTION
 
 

@@ -26,6 +26,7 @@ async def verified_carrier(
         str | None,
         Header(
             alias=SIGNATURE_HEADER,
+            max_length=100,
             description="`sha256=` + hex HMAC-SHA256 of the raw body with your secret.",
         ),
     ] = None,

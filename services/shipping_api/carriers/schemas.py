@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from libs.common.validation import City
+from libs.common.validation import AwareTimestamp, City
 from services.shipping_api.vocabulary import ShipmentStatus
 
 
@@ -44,7 +44,7 @@ class CarrierEventIn(BaseModel):
     )
     tracking_code: str = Field(max_length=32)
     status: CarrierStatus
-    occurred_at: AwareDatetime
+    occurred_at: AwareTimestamp
     city: City | None = Field(None, description="Where it happened: the city only.")
     description: str | None = Field(None, max_length=500)
 

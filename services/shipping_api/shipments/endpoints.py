@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,9 @@ from libs.common.clock import ClockDep
 from libs.common.db import ReadSessionDep, SessionDep
 from libs.common.errors import ValidationFailed, problem_responses
 from libs.common.idempotency import IdempotencyKeyHeader
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
+from libs.common.validation import Timestamp
 from services.shipping_api.dependencies import (
     BlindIndexDep,
     IdempotencyDep,
@@ -47,6 +48,34 @@ from services.shipping_api.vocabulary import (
 router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
 
 Writer = Annotated[Principal, Depends(require_account(Scope.SHIPMENTS_WRITE))]
+
+_SHIPMENT = {"shipment_id": "$response.body#/id"}
+CREATED_LINKS = {
+    "GetShipment": operation_link(
+        "GET", "/v1/shipments/{shipment_id}", _SHIPMENT, "The shipment just created."
+    ),
+    "ListShipmentEvents": operation_link(
+        "GET", "/v1/shipments/{shipment_id}/events", _SHIPMENT, "Its status history."
+    ),
+    "GetShipmentLabel": operation_link(
+        "GET", "/v1/shipments/{shipment_id}/label", _SHIPMENT, "Print its label."
+    ),
+    "CancelShipment": operation_link(
+        "POST", "/v1/shipments/{shipment_id}/cancel", _SHIPMENT, "Cancel it."
+    ),
+    "SimulateShipment": operation_link(
+        "POST",
+        "/v1/shipments/{shipment_id}/simulate",
+        _SHIPMENT,
+        "Sandbox shipments: move it to its next status.",
+    ),
+    "TrackShipment": operation_link(
+        "GET",
+        "/v1/tracking/{tracking_code}",
+        {"tracking_code": "$response.body#/tracking_code"},
+        "Public track & trace of it.",
+    ),
+}
 
 
 def shipment_read(shipment: Shipment, parcels: list[Parcel]) -> ShipmentRead:
@@ -110,7 +139,10 @@ def _context(
         "from the rate table and assigns a tracking code. Shipments made with a `pp_test_` key "
         "are sandbox shipments (`mode: test`)."
     ),
-    responses=problem_responses(401, 403, 409, 422),
+    responses={
+        201: {"description": "The shipment.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 409, 422),
+    },
 )
 async def create_shipment(
     body: ShipmentCreate,
@@ -197,9 +229,9 @@ async def list_shipments(
     ] = None,
     tracking_code: Annotated[str | None, Query(max_length=32)] = None,
     created_from: Annotated[
-        datetime | None, Query(description="Created at or after (RFC 3339).")
+        Timestamp | None, Query(description="Created at or after (RFC 3339).")
     ] = None,
-    created_to: Annotated[datetime | None, Query(description="Created before (RFC 3339).")] = None,
+    created_to: Annotated[Timestamp | None, Query(description="Created before (RFC 3339).")] = None,
     account_id: Annotated[
         uuid.UUID | None, Query(description="Staff only: the account to look at.")
     ] = None,

@@ -20,6 +20,7 @@ from libs.common.validation import (
     Country,
     Email,
     HouseNumber,
+    Integer,
     PersonName,
     Phone,
     Postcode,
@@ -65,10 +66,10 @@ class RecipientCreate(BaseModel):
 class ParcelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    weight_grams: int = Field(ge=1, le=70_000, description="Gross weight.", examples=[1200])
-    length_cm: int = Field(ge=1, le=300, description="Longest side.", examples=[40])
-    width_cm: int = Field(ge=1, le=300, examples=[30])
-    height_cm: int = Field(ge=1, le=300, examples=[20])
+    weight_grams: Integer = Field(ge=1, le=70_000, description="Gross weight.", examples=[1200])
+    length_cm: Integer = Field(ge=1, le=300, description="Longest side.", examples=[40])
+    width_cm: Integer = Field(ge=1, le=300, examples=[30])
+    height_cm: Integer = Field(ge=1, le=300, examples=[20])
 
 
 class ShipmentCreate(BaseModel):

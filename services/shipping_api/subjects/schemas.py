@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 SERVICE_NAME = "shipping"
 
@@ -40,7 +40,7 @@ class RestrictionBasis(StrEnum):
 
 
 class RestrictCall(SubjectCall):
-    restricted: bool
+    restricted: StrictBool
     basis: RestrictionBasis
 
 

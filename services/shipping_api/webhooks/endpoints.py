@@ -13,6 +13,7 @@ from libs.common.auth import Principal, Scope, require_account
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.vocabulary import WebhookEvent
@@ -29,6 +30,17 @@ from services.shipping_api.webhooks.service import WebhookPolicy
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 
 Manager = Annotated[Principal, Depends(require_account(Scope.WEBHOOKS_MANAGE))]
+
+_ENDPOINT = {"endpoint_id": "$response.body#/id"}
+_ITEM = "/v1/webhook-endpoints/{endpoint_id}"
+CREATED_LINKS = {
+    "GetWebhookEndpoint": operation_link("GET", _ITEM, _ENDPOINT, "The endpoint just created."),
+    "UpdateWebhookEndpoint": operation_link("PATCH", _ITEM, _ENDPOINT, "Change it."),
+    "DeleteWebhookEndpoint": operation_link("DELETE", _ITEM, _ENDPOINT, "Delete it."),
+    "ListWebhookDeliveries": operation_link(
+        "GET", f"{_ITEM}/deliveries", _ENDPOINT, "Its delivery log."
+    ),
+}
 
 
 async def _policy(request: Request) -> WebhookPolicy:
@@ -79,7 +91,10 @@ def _account(principal: Principal) -> uuid.UUID:
     response_model=WebhookEndpointCreated,
     summary="Register a webhook endpoint",
     description="The answer holds the signing `secret`: it is shown this once.",
-    responses=problem_responses(401, 403, 422),
+    responses={
+        201: {"description": "The endpoint and its secret.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 422),
+    },
 )
 async def create_endpoint(
     body: WebhookEndpointCreate,

@@ -63,11 +63,14 @@ async def enqueue_webhooks(
     """Queue one delivery per event and subscribed endpoint of the account."""
     if not events:
         return 0
+    # FOR KEY SHARE: an endpoint deleted at the same moment either is gone before we read it
+    # or waits for this transaction; otherwise its deletion could commit between this read and
+    # the insert below, which then fails its foreign key (a 500 on the status change).
     endpoints = (
         await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-                WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True)
-            )
+            select(WebhookEndpoint.id, WebhookEndpoint.events)
+            .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True))
+            .with_for_update(key_share=True)
         )
     ).all()
     if not endpoints:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from libs.common.validation import NotNull
 from services.shipping_api.vocabulary import WebhookEvent
 
 URL_DESCRIPTION: dict[str, Any] = dict(
@@ -43,10 +44,12 @@ class WebhookEndpointCreate(BaseModel):
 class WebhookEndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, **URL_DESCRIPTION)
-    events: list[WebhookEvent] | None = Field(None, **EVENTS_DESCRIPTION)
-    description: str | None = Field(None, max_length=200)
-    is_active: bool | None = Field(None, description="Pause (false) or resume (true) deliveries.")
+    url: Annotated[str | None, NotNull()] = Field(None, **URL_DESCRIPTION)
+    events: Annotated[list[WebhookEvent] | None, NotNull()] = Field(None, **EVENTS_DESCRIPTION)
+    description: str | None = Field(None, max_length=200, description="`null` removes it.")
+    is_active: Annotated[StrictBool | None, NotNull()] = Field(
+        None, description="Pause (false) or resume (true) deliveries."
+    )
 
     _dedupe = field_validator("events")(_unique)
 

@@ -96,9 +96,6 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     endpoint = await get_endpoint(session, endpoint_id, account_id)
     changes = body.model_dump(exclude_unset=True)
-    for name in ("url", "events", "is_active"):
-        if name in changes and changes[name] is None:
-            raise ValidationFailed.for_field(name, "may not be null")
     if body.url is not None:
         endpoint.url = await check_url(body.url, policy)
     if body.events is not None:
