@@ -255,7 +255,7 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def refuse_other_methods_of_static_paths(request: Request) -> None:
+async def refuse_other_methods_of_static_paths(request: Request) -> None:
     """An app-wide dependency, run before a route's own: a request whose path names a static
     route of other methods (``GET /v1/shipments/bulk``) is a 405, not "shipment 'bulk'" —
     whether or not it carries credentials, and before any body or parameter is read."""

@@ -177,12 +177,6 @@ SECURITY_HEADERS = {
             "GET",
             "/v1/privacy/processing-activities",
             200,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="deploy/gateway/Caddyfile sets `?Cache-Control` and "
-                "`?Content-Security-Policy` in one block: Caddy then sets either only when "
-                "both are absent, so a service's own Cache-Control drops the CSP",
-            ),
         ),
         ("GET", "/v1/accounts/me", 401),
         ("GET", "/v1/shipments/not-a-uuid/events", 401),
