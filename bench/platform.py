@@ -65,6 +65,9 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
             "SHIPPING_TRACKING_POSTCODE_RATE_LIMIT": UNLIMITED,
             "SHIPPING_PURGE_IN_PROCESS": "false",
             "IDENTITY_REGISTRATIONS_PER_IP": UNLIMITED,
+            # The load generator is one client with one account; real traffic spreads over many.
+            "RATE_LIMIT_PER_IP": UNLIMITED,
+            "RATE_LIMIT_PER_ACCOUNT": UNLIMITED,
             **{k: v for k, v in os.environ.items() if k.startswith("BENCHENV_")},
         }
         env = {k.removeprefix("BENCHENV_"): v for k, v in env.items()}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from libs.common.auth import (
@@ -25,7 +25,8 @@ from libs.common.auth import (
 )
 from libs.common.clock import Clock
 from libs.common.db import Database, create_engine
-from libs.common.errors import install_error_handlers, refuse_other_methods_of_static_paths
+from libs.common.errors import install_error_handlers
+from libs.common.guard import ApiGuardMiddleware
 from libs.common.health import build_health_router
 from libs.common.http import ServiceCaller, create_http_client
 from libs.common.logging import (
@@ -38,10 +39,9 @@ from libs.common.mail import Mailer, mailer_from_settings
 from libs.common.metrics import DatabaseGauge, Metrics, MetricsMiddleware, build_metrics_router
 from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
-from libs.common.ratelimit import RateLimiter, enforce_api_rate_limit
+from libs.common.ratelimit import RateLimiter
 from libs.common.request_log import RequestLogMixin, RequestLogSink
 from libs.common.settings import BaseServiceSettings
-from libs.common.validation import refuse_unstorable_text
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
@@ -186,11 +186,6 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
-        dependencies=[
-            Depends(refuse_other_methods_of_static_paths),
-            Depends(enforce_api_rate_limit),
-            Depends(refuse_unstorable_text),
-        ],
     )
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -201,6 +196,8 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
     app.include_router(build_metrics_router())
     for router in definition.routers:
         app.include_router(router)
+    # Innermost of ours: CORS preflights are answered before it.
+    app.add_middleware(ApiGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

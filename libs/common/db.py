@@ -7,6 +7,7 @@ pagination and index locality come for free); timestamps are always timezone-awa
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -299,11 +300,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """For requests that read: on PostgreSQL each statement runs and commits on its own
-    (autocommit), saving the BEGIN and COMMIT round trips on the hottest routes. A write through
-    it must be one statement that stands alone (an audit record), never a unit of work."""
-    database: Database = request.app.state.database
+@contextlib.asynccontextmanager
+async def read_unit(database: Database) -> AsyncIterator[AsyncSession]:
+    """A read session: on PostgreSQL each statement runs and commits on its own (autocommit),
+    saving the BEGIN and COMMIT round trips on the hottest routes. A write through it must be
+    one statement that stands alone (an audit record), never a unit of work."""
     async with database.read_sessionmaker() as session:
         try:
             yield session
@@ -312,6 +313,12 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's read session (see :func:`read_unit`)."""
+    async with read_unit(request.app.state.database) as session:
+        yield session
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

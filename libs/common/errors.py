@@ -255,16 +255,7 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def refuse_other_methods_of_static_paths(request: Request) -> None:
-    """An app-wide dependency, run before a route's own: a request whose path names a static
-    route of other methods (``GET /v1/shipments/bulk``) is a 405, not "shipment 'bulk'" —
-    whether or not it carries credentials, and before any body or parameter is read."""
-    static = _static_methods(request.app).get(request.url.path)
-    if static and request.method not in static:
-        raise StarletteHTTPException(405, headers={"Allow": ", ".join(sorted(static))})
-
-
-def _static_methods(app: Any) -> dict[str, frozenset[str]]:
+def static_methods(app: Any) -> dict[str, frozenset[str]]:
     table: dict[str, frozenset[str]] | None = getattr(app.state, "static_route_methods", None)
     if table is None:
         table = {}
@@ -279,6 +270,13 @@ def _method_not_allowed(request: Request, allowed: Sequence[str]) -> Response:
     path, request_id = _request_context(request)
     body = problem_body(status=405, instance=path, request_id=request_id)
     return problem_response(405, body, {"Allow": ", ".join(allowed)})
+
+
+async def problem_for_exception(request: Request, exc: Exception) -> Response:
+    """The problem response for a domain error or an HTTP error (outside a route, too)."""
+    if isinstance(exc, DomainError):
+        return await _handle_domain_error(request, exc)
+    return await _handle_http_exception(request, exc)
 
 
 async def _handle_domain_error(request: Request, exc: Exception) -> Response:

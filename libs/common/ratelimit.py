@@ -7,6 +7,7 @@ with the API-wide 6000/minute per account that was a measurable cost on every re
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -19,6 +20,12 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from libs.common.auth import remember_principal
 from libs.common.errors import DomainError, TooManyRequests
 from libs.common.logging import request_client_ip
+
+
+@functools.lru_cache(maxsize=256)
+def _item(limit: str) -> RateLimitItem:
+    # Parsing "60/minute" costs more than counting a hit; settings hold a handful of limits.
+    return parse(limit)
 
 
 class RateLimiter:
@@ -36,20 +43,20 @@ class RateLimiter:
 
     async def hit(self, limit: str | RateLimitItem, *identifiers: str, cost: int = 1) -> int:
         """Count one hit; return 0 when allowed, else the seconds to wait."""
-        item = parse(limit) if isinstance(limit, str) else limit
+        item = _item(limit) if isinstance(limit, str) else limit
         keys = (self.namespace, *identifiers)
         if await self.strategy.hit(item, *keys, cost=cost):
             return 0
         return await self.retry_after(item, *identifiers)
 
     async def retry_after(self, limit: str | RateLimitItem, *identifiers: str) -> int:
-        item = parse(limit) if isinstance(limit, str) else limit
+        item = _item(limit) if isinstance(limit, str) else limit
         stats = await self.strategy.get_window_stats(item, self.namespace, *identifiers)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def is_limited(self, limit: str | RateLimitItem, *identifiers: str) -> int:
         """Without counting: 0 when a hit would be allowed, else the seconds to wait."""
-        item = parse(limit) if isinstance(limit, str) else limit
+        item = _item(limit) if isinstance(limit, str) else limit
         if await self.strategy.test(item, self.namespace, *identifiers):
             return 0
         return await self.retry_after(item, *identifiers)
@@ -61,7 +68,7 @@ class RateLimiter:
             raise TooManyRequests(wait, "too many requests; try again later")
 
     async def clear(self, limit: str | RateLimitItem, *identifiers: str) -> None:
-        item = parse(limit) if isinstance(limit, str) else limit
+        item = _item(limit) if isinstance(limit, str) else limit
         await self.strategy.clear(item, self.namespace, *identifiers)
 
 
@@ -77,7 +84,7 @@ async def enforce_api_rate_limit(request: Request) -> None:
     The principal found here is kept for the route's own authentication, which still decides
     whether the credential is needed and good enough.
     """
-    if not request.url.path.startswith(LIMITED_PREFIXES):
+    if not request.scope["path"].startswith(LIMITED_PREFIXES):
         return
     app: Any = request.app
     settings = app.state.settings

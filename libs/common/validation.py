@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email
-from fastapi import Request
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -31,8 +30,6 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.nl import btw, postcode
-
-from libs.common.errors import ValidationFailed
 
 _KVK = re.compile(r"^\d{8}$")
 
@@ -257,49 +254,23 @@ def _refuse_null(value: object) -> object:
     return value
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _first_unstorable(value: Any, path: str) -> str | None:
+def first_unstorable(value: Any, path: str) -> str | None:
     if isinstance(value, str):
-        return path if _UNSTORABLE.search(value) else None
+        return path if UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if _UNSTORABLE.search(str(key)):
+            if UNSTORABLE.search(str(key)):
                 return where
-            found = _first_unstorable(item, where)
+            found = first_unstorable(item, where)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _first_unstorable(item, f"{path}.{index}" if path else str(index))
+            found = first_unstorable(item, f"{path}.{index}" if path else str(index))
             if found is not None:
                 return found
     return None
-
-
-async def refuse_unstorable_text(request: Request) -> None:
-    """An app-wide dependency: text must be storable. NUL cannot be stored by PostgreSQL and an
-    unpaired surrogate cannot be encoded as UTF-8, so a query, path or body carrying either is
-    refused as a 422 naming the field, instead of failing deep in the database (500)."""
-    message = "contains a character that cannot be stored (NUL or an unpaired surrogate)"
-    for name, value in request.path_params.items():
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            raise ValidationFailed.for_field(name, message, location="path")
-    for name, value in request.query_params.multi_items():
-        if _UNSTORABLE.search(name) or _UNSTORABLE.search(value):
-            raise ValidationFailed.for_field(name, message, location="query")
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:
-            return  # not JSON at all: the route's own validation says so
-    elif content_type.startswith("application/x-www-form-urlencoded"):
-        body = {name: value for name, value in (await request.form()).multi_items()}
-    else:
-        return
-    field = _first_unstorable(body, "")
-    if field is not None:
-        raise ValidationFailed.for_field(field or "body", message)

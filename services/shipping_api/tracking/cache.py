@@ -15,21 +15,23 @@ from services.shipping_api.tracking.schemas import TrackingRead
 
 
 class TrackingCache:
+    """Answers are kept as the JSON bytes sent, so a hit costs no serialisation either."""
+
     def __init__(self, *, ttl_seconds: float, max_entries: int = 50_000) -> None:
         self.enabled = ttl_seconds > 0
-        self._entries: TtlCache[str, TrackingRead] = TtlCache(
+        self._entries: TtlCache[str, bytes] = TtlCache(
             ttl_seconds=max(ttl_seconds, 0.001), max_entries=max_entries
         )
 
-    def get(self, tracking_code: str) -> TrackingRead | None:
+    def get(self, tracking_code: str) -> bytes | None:
         if not self.enabled:
             return None
-        _, view = self._entries.get(tracking_code)
-        return view
+        _, body = self._entries.get(tracking_code)
+        return body
 
     def put(self, view: TrackingRead) -> None:
         if self.enabled and not view.postcode_verified:
-            self._entries.set(view.tracking_code, view)
+            self._entries.set(view.tracking_code, view.model_dump_json().encode())
 
     def forget(self, tracking_code: str) -> None:
         self._entries.pop(tracking_code)
