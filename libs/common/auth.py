@@ -276,7 +276,11 @@ def principal_from_introspection(body: dict[str, Any]) -> Principal | None:
 
 
 class HttpApiKeyResolver:
-    """API keys checked by identity's introspection endpoint, cached for at most 30 s."""
+    """API keys checked by identity's introspection endpoint, cached for at most 30 s.
+
+    Concurrent requests with the same uncached key share one check: a plug-in sending with
+    thirty connections would otherwise ask identity thirty times whenever the entry expires.
+    """
 
     def __init__(
         self,
@@ -294,12 +298,23 @@ class HttpApiKeyResolver:
             ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
         )
         self.negative_ttl = negative_ttl_seconds
+        self._checking: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def resolve(self, api_key: str) -> Principal | None:
         cache_key = _hash_key(api_key)
         hit, cached = self.cache.get(cache_key)
         if hit:
             return cached
+        pending = self._checking.get(cache_key)
+        if pending is not None:
+            # shield: one waiter giving up (client gone) must not cancel the others' check.
+            return await asyncio.shield(pending)
+        check = asyncio.ensure_future(self._introspect(api_key, cache_key))
+        self._checking[cache_key] = check
+        check.add_done_callback(lambda _: self._checking.pop(cache_key, None))
+        return await asyncio.shield(check)
+
+    async def _introspect(self, api_key: str, cache_key: str) -> Principal | None:
         response = await self.caller.request(
             "POST",
             self.path,

@@ -308,6 +308,25 @@ async def test_api_key_introspection_is_cached_and_revocation_shows(issuer: Toke
     assert fake.calls["introspect"] == 2
 
 
+async def test_concurrent_requests_with_an_uncached_key_share_one_check(
+    issuer: TokenIssuer,
+) -> None:
+    fake = FakeIdentity(issuer)
+    authenticator = http_authenticator(fake)
+    key = "pp_test_abc_0123456789abcdef"
+    fake.active.add(key)
+    principals = await asyncio.gather(*(authenticator.authenticate(key) for _ in range(30)))
+    assert {p.account_id for p in principals} == {fake.account}
+    assert fake.calls["introspect"] == 1
+    # A key identity refuses is refused for every waiter, and is not checked again at once.
+    other = "pp_test_abc_fedcba9876543210"
+    results = await asyncio.gather(
+        *(authenticator.authenticate(other) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Unauthorized) for r in results)
+    assert fake.calls["introspect"] == 2
+
+
 def test_introspection_cache_never_exceeds_thirty_seconds(issuer: TokenIssuer) -> None:
     fake = FakeIdentity(issuer)
     authenticator = http_authenticator(fake, ttl=3600)
