@@ -150,8 +150,8 @@ def create_engine(
     *,
     schema: str | None = None,
     application_name: str = "parcelpro",
-    pool_size: int = 10,
-    max_overflow: int = 10,
+    pool_size: int = 20,
+    max_overflow: int = 0,
     connect_timeout_seconds: float = 5.0,
     echo: bool = False,
 ) -> AsyncEngine:

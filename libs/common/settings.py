@@ -47,8 +47,11 @@ class BaseServiceSettings(BaseSettings):
     var_dir: Path = Field(Path("var"), validation_alias=_shared("VAR_DIR"))
     database_url: str = ""
     """SQLAlchemy async URL. Empty means the embedded SQLite file ``<var_dir>/<service>.db``."""
-    db_pool_size: int = Field(10, ge=1, le=200)
-    db_max_overflow: int = Field(10, ge=0, le=200)
+    db_pool_size: int = Field(20, ge=1, le=200)
+    db_max_overflow: int = Field(0, ge=0, le=200)
+    """Connections opened beyond the pool are closed again when returned while the pool is
+    full: under sustained load that is a new PostgreSQL backend per request. A fixed pool makes
+    requests wait for a connection instead (docs/decisions/0701-performance-budget.md)."""
     migrate_on_start: bool | None = None
     """Run migrations before serving. Defaults to true on SQLite (the embedded setup)."""
 
