@@ -36,7 +36,7 @@ from libs.common.logging import (
     get_logger,
 )
 from libs.common.mail import Mailer, mailer_from_settings
-from libs.common.metrics import DatabaseGauge, Metrics, MetricsMiddleware, build_metrics_router
+from libs.common.metrics import DatabaseGauge, Metrics, build_metrics_router
 from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
 from libs.common.ratelimit import RateLimiter
@@ -208,13 +208,14 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             expose_headers=["X-Request-ID", "Retry-After", "Location"],
             max_age=600,
         )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # Added last, so it is the outermost middleware: it sees every request and response.
+    # Added last, so it is the outermost middleware: it sees every request and response, and
+    # measures each once for the log and the metrics.
     app.add_middleware(
         RequestLogMiddleware,
         service=service,
         trusted_proxies=settings.trusted_proxies,
         sink=sink,
         writer=request_log_writer,
+        observe=metrics.observe_request,
     )
     return app

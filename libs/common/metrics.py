@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 if TYPE_CHECKING:
     from libs.common.db import Database
@@ -130,6 +130,13 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """What the request-log middleware reports of each HTTP request (one layer measures
+        it for both). The route is read from the ``route`` the router put into the scope, so
+        the label is always a template, never a path with identifiers in it."""
+        route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+        self.observe(scope["method"], route, status, seconds)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -255,37 +262,6 @@ class _ServiceCollector(Collector):
         connections.add_metric(["in_use"], float(pool.checkedout()))  # type: ignore[attr-defined]
         connections.add_metric(["idle"], float(pool.checkedin()))  # type: ignore[attr-defined]
         yield connections
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware counting each HTTP request by route template and status.
-
-    It runs inside the request-log middleware; the route is read after the app has run, from the
-    ``route`` the router put into the scope, so the label is always a template.
-    """
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 def build_metrics_router() -> APIRouter:
