@@ -1,7 +1,8 @@
 """Alembic, driven from code: each service has its own environment and version table.
 
 ``run_env`` is what every service's ``migrations/env.py`` calls. ``upgrade``/``downgrade`` are
-synchronous (Alembic is), so async callers run them in a thread.
+synchronous (Alembic is), so async callers run them in a thread. ``create_request_log_table`` and
+``drop_request_log_table`` are the first revision of every service.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alembic import command
+import sqlalchemy as sa
+from alembic import command, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.db import create_engine
+from libs.common.db import UTCDateTime, create_engine
 
 
 def alembic_config(
@@ -108,3 +110,36 @@ async def current_revisions(conn: AsyncConnection, version_table: str) -> set[st
         return {row[0] for row in rows}
 
     return await conn.run_sync(read)
+
+
+# The request_log table as revision 0001 of each service creates it. Every service's history
+# starts here, so this must not change: a later change to the table is a new revision.
+def create_request_log_table() -> None:
+    op.create_table(
+        "request_log",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("ip", sa.String(length=45), nullable=True),
+        sa.Column("timestamp", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Double(), nullable=False),
+        sa.Column("method", sa.String(length=16), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=True),
+        sa.Column("port", sa.Integer(), nullable=True),
+        sa.Column("path", sa.String(length=2048), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("request_size", sa.Integer(), nullable=False),
+        sa.Column("response_size", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.String(length=128), nullable=False),
+        sa.Column("service", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_request_log")),
+    )
+    op.create_index(
+        "ix_request_log_account_id_timestamp", "request_log", ["account_id", "timestamp"]
+    )
+    op.create_index("ix_request_log_timestamp", "request_log", ["timestamp"])
+
+
+def drop_request_log_table() -> None:
+    op.drop_index("ix_request_log_timestamp", table_name="request_log")
+    op.drop_index("ix_request_log_account_id_timestamp", table_name="request_log")
+    op.drop_table("request_log")

@@ -45,6 +45,47 @@ STAFF_ACCOUNTABILITY = "AVG art. 5(2): who did what in the privacy registers"
 CORRESPONDENCE = "Correspondence about a privacy request, deleted after the outbox retention period"
 
 
+# One function per retention rule, so each rule's reason and term are written once.
+def kept_as_proof(category: PiiCategory, *, exportable: bool = True) -> dict[str, Any]:
+    """Kept two years as proof that a privacy request was handled."""
+    return pii(
+        category,
+        erasure=Erasure.RETAIN,
+        retain_reason=PROOF_OF_HANDLING,
+        retain_years=2,
+        exportable=exportable,
+    )
+
+
+def kept_to_honour_objection(category: PiiCategory, *, exportable: bool = True) -> dict[str, Any]:
+    """Who a restriction or objection is about, kept for as long as it must be honoured."""
+    return pii(
+        category, erasure=Erasure.RETAIN, retain_reason=HONOUR_OBJECTION, exportable=exportable
+    )
+
+
+def kept_as_disclosure_record() -> dict[str, Any]:
+    """A disclosure to an authority, kept five years."""
+    return pii(
+        PiiCategory.DISCLOSURE,
+        erasure=Erasure.RETAIN,
+        retain_reason=DISCLOSURE_ACCOUNTABILITY,
+        retain_years=5,
+    )
+
+
+def kept_as_incident_record() -> dict[str, Any]:
+    return pii(PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION)
+
+
+def kept_as_staff_record() -> dict[str, Any]:
+    return pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY)
+
+
+def kept_as_correspondence() -> dict[str, Any]:
+    return pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE)
+
+
 class Base(DeclarativeBase):
     metadata = new_metadata()
     type_annotation_map = TYPE_ANNOTATION_MAP
@@ -185,50 +226,23 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
     source: Mapped[str] = mapped_column(String(32), nullable=False)
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
-        info=pii(
-            PiiCategory.ACCOUNT_IDENTIFIER,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        )
+        info=kept_as_proof(PiiCategory.ACCOUNT_IDENTIFIER)
     )
     email: Mapped[str | None] = mapped_column(
         String(254),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
     email_index: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-            exportable=False,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST, exportable=False),
     )
     phone: Mapped[str | None] = mapped_column(
         String(32),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
     phone_index: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-            exportable=False,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST, exportable=False),
     )
     message: Mapped[str | None] = mapped_column(Text, info=pii(PiiCategory.PRIVACY_REQUEST))
     grounds: Mapped[str | None] = mapped_column(Text, info=pii(PiiCategory.PRIVACY_REQUEST))
@@ -249,32 +263,22 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
     extension_months: Mapped[int | None] = mapped_column(Integer)
     extension_reason: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
 
     verified_at: Mapped[datetime | None]
     verification_method: Mapped[str | None] = mapped_column(String(32))
     verification_note: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
     verified_by: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
     created_by: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
 
     code_hash: Mapped[str | None] = mapped_column(
@@ -296,21 +300,11 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
     rejected_at: Mapped[datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
     failure_reason: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=PROOF_OF_HANDLING,
-            retain_years=2,
-        ),
+        info=kept_as_proof(PiiCategory.PRIVACY_REQUEST),
     )
     overdue_flagged_at: Mapped[datetime | None]
     finalize_lease_until: Mapped[datetime | None]
@@ -417,18 +411,11 @@ class Objection(UUIDPrimaryKey, Base):
     __tablename__ = "objection"
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
-        info=pii(
-            PiiCategory.ACCOUNT_IDENTIFIER, erasure=Erasure.RETAIN, retain_reason=HONOUR_OBJECTION
-        )
+        info=kept_to_honour_objection(PiiCategory.ACCOUNT_IDENTIFIER)
     )
     email_index: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=HONOUR_OBJECTION,
-            exportable=False,
-        ),
+        info=kept_to_honour_objection(PiiCategory.PRIVACY_REQUEST, exportable=False),
     )
     grounds: Mapped[str | None] = mapped_column(Text, info=pii(PiiCategory.PRIVACY_REQUEST))
     privacy_request_id: Mapped[uuid.UUID] = mapped_column(
@@ -449,18 +436,11 @@ class SubjectRestriction(UUIDPrimaryKey, Base):
     __tablename__ = "subject_restriction"
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
-        info=pii(
-            PiiCategory.ACCOUNT_IDENTIFIER, erasure=Erasure.RETAIN, retain_reason=HONOUR_OBJECTION
-        )
+        info=kept_to_honour_objection(PiiCategory.ACCOUNT_IDENTIFIER)
     )
     email_index: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(
-            PiiCategory.PRIVACY_REQUEST,
-            erasure=Erasure.RETAIN,
-            retain_reason=HONOUR_OBJECTION,
-            exportable=False,
-        ),
+        info=kept_to_honour_objection(PiiCategory.PRIVACY_REQUEST, exportable=False),
     )
     basis: Mapped[str] = mapped_column(String(16), nullable=False)
     restricted: Mapped[bool] = mapped_column(Boolean, nullable=False)
@@ -492,67 +472,40 @@ class Disclosure(UUIDPrimaryKey, Timestamps, Base):
     requested_data: Mapped[str] = mapped_column(
         Text,
         nullable=False,
-        info=pii(
-            PiiCategory.DISCLOSURE,
-            erasure=Erasure.RETAIN,
-            retain_reason=DISCLOSURE_ACCOUNTABILITY,
-            retain_years=5,
-        ),
+        info=kept_as_disclosure_record(),
     )
-    subject_account_id: Mapped[uuid.UUID | None] = mapped_column(
-        info=pii(
-            PiiCategory.DISCLOSURE,
-            erasure=Erasure.RETAIN,
-            retain_reason=DISCLOSURE_ACCOUNTABILITY,
-            retain_years=5,
-        )
-    )
+    subject_account_id: Mapped[uuid.UUID | None] = mapped_column(info=kept_as_disclosure_record())
     subject_email: Mapped[str | None] = mapped_column(
         String(254),
-        info=pii(
-            PiiCategory.DISCLOSURE,
-            erasure=Erasure.RETAIN,
-            retain_reason=DISCLOSURE_ACCOUNTABILITY,
-            retain_years=5,
-        ),
+        info=kept_as_disclosure_record(),
     )
     subject_phone: Mapped[str | None] = mapped_column(
         String(32),
-        info=pii(
-            PiiCategory.DISCLOSURE,
-            erasure=Erasure.RETAIN,
-            retain_reason=DISCLOSURE_ACCOUNTABILITY,
-            retain_years=5,
-        ),
+        info=kept_as_disclosure_record(),
     )
     categories: Mapped[list[Any]] = mapped_column(JSONType, nullable=False)
     received_at: Mapped[datetime] = mapped_column(nullable=False)
     powers_verified_by: Mapped[str] = mapped_column(
         String(64),
         nullable=False,
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
     powers_verification: Mapped[str] = mapped_column(Text, nullable=False)
     powers_verified_at: Mapped[datetime] = mapped_column(nullable=False)
     decision: Mapped[str] = mapped_column(String(16), nullable=False)
     decision_reason: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.DISCLOSURE,
-            erasure=Erasure.RETAIN,
-            retain_reason=DISCLOSURE_ACCOUNTABILITY,
-            retain_years=5,
-        ),
+        info=kept_as_disclosure_record(),
     )
     decided_by: Mapped[str | None] = mapped_column(
         String(64),
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
     decided_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(
         String(64),
         nullable=False,
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
 
     __table_args__ = (Index("ix_disclosure_decision_id", "decision", "id"),)
@@ -567,9 +520,7 @@ class Incident(UUIDPrimaryKey, Timestamps, Base):
     description: Mapped[str] = mapped_column(
         Text,
         nullable=False,
-        info=pii(
-            PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION
-        ),
+        info=kept_as_incident_record(),
     )
     occurred_at: Mapped[datetime | None]
     became_aware_at: Mapped[datetime] = mapped_column(nullable=False)
@@ -579,15 +530,11 @@ class Incident(UUIDPrimaryKey, Timestamps, Base):
     risk: Mapped[str] = mapped_column(String(16), nullable=False)
     risk_assessment: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION
-        ),
+        info=kept_as_incident_record(),
     )
     measures: Mapped[str | None] = mapped_column(
         Text,
-        info=pii(
-            PiiCategory.INCIDENT, erasure=Erasure.RETAIN, retain_reason=INCIDENT_DOCUMENTATION
-        ),
+        info=kept_as_incident_record(),
     )
     ap_notified_at: Mapped[datetime | None]
     ap_reference: Mapped[str | None] = mapped_column(String(100))
@@ -598,7 +545,7 @@ class Incident(UUIDPrimaryKey, Timestamps, Base):
     created_by: Mapped[str] = mapped_column(
         String(64),
         nullable=False,
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
 
     __table_args__ = (
@@ -616,7 +563,7 @@ class AuditLog(UUIDPrimaryKey, Base):
     actor: Mapped[str] = mapped_column(
         String(128),
         nullable=False,
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
     actor_kind: Mapped[str] = mapped_column(String(16), nullable=False)
     actor_roles: Mapped[list[Any]] = mapped_column(JSONType, nullable=False)
@@ -626,7 +573,7 @@ class AuditLog(UUIDPrimaryKey, Base):
     details: Mapped[dict[str, Any]] = mapped_column(
         JSONType,
         nullable=False,
-        info=pii(PiiCategory.STAFF, erasure=Erasure.RETAIN, retain_reason=STAFF_ACCOUNTABILITY),
+        info=kept_as_staff_record(),
     )
     """Ids, reasons and field names of the action; never a subject's contact details."""
     http_request_id: Mapped[str | None] = mapped_column(String(128))
@@ -645,17 +592,17 @@ class MailOutbox(UUIDPrimaryKey, Base):
     recipient: Mapped[str] = mapped_column(
         String(254),
         nullable=False,
-        info=pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE),
+        info=kept_as_correspondence(),
     )
     subject: Mapped[str] = mapped_column(
         String(200),
         nullable=False,
-        info=pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE),
+        info=kept_as_correspondence(),
     )
     body: Mapped[str] = mapped_column(
         Text,
         nullable=False,
-        info=pii(PiiCategory.PRIVACY_REQUEST, erasure=Erasure.RETAIN, retain_reason=CORRESPONDENCE),
+        info=kept_as_correspondence(),
     )
     privacy_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("privacy_request.id", ondelete="SET NULL")

@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from libs.common.subjects import EraseResult as EraseResult
+from libs.common.subjects import KeptField as KeptField
+from libs.common.subjects import RectifyResult as RectifyResult
+from libs.common.subjects import RestrictResult as RestrictResult
 from libs.common.validation import Email, Phone
 
 
@@ -48,28 +52,3 @@ class RectifyCall(SubjectCall):
     changes: dict[str, Any] = Field(
         min_length=1, description="Field names of the account and their corrected values."
     )
-
-
-class KeptField(BaseModel):
-    table: str
-    field: str
-    category: str
-    reason: str
-    retain_years: int | None
-
-
-class EraseResult(BaseModel):
-    service: str
-    erased: dict[str, int]
-    kept: list[KeptField]
-
-
-class RestrictResult(BaseModel):
-    service: str
-    restricted: dict[str, int]
-
-
-class RectifyResult(BaseModel):
-    service: str
-    rectified: dict[str, int]
-    fields: list[str]

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from libs.common.subjects import RectifyResult as RectifyResult
+from libs.common.subjects import RestrictResult as RestrictResult
 from libs.common.validation import Email, Phone
 from services.privacy_api.models import RestrictionBasis
 
@@ -56,14 +58,3 @@ class EraseResult(BaseModel):
     service: str
     erased: dict[str, int] = Field(description="Rows erased or anonymised, per table.")
     kept: list[KeptField] = Field(description="What a legal obligation keeps, and why.")
-
-
-class RestrictResult(BaseModel):
-    service: str
-    restricted: dict[str, int]
-
-
-class RectifyResult(BaseModel):
-    service: str
-    rectified: dict[str, int]
-    fields: list[str]

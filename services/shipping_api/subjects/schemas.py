@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from libs.common.subjects import EraseResult, RectifyResult, RestrictResult
+from libs.common.subjects import KeptField as KeptField
+
 SERVICE_NAME = "shipping"
 
 
@@ -54,26 +57,13 @@ class RectifyCall(SubjectCall):
     )
 
 
-class KeptField(BaseModel):
-    table: str
-    field: str
-    category: str
-    reason: str
-    retain_years: int | None
-
-
-class EraseAnswer(BaseModel):
+class EraseAnswer(EraseResult):
     service: str = SERVICE_NAME
-    erased: dict[str, int]
-    kept: list[KeptField]
 
 
-class RestrictAnswer(BaseModel):
+class RestrictAnswer(RestrictResult):
     service: str = SERVICE_NAME
-    restricted: dict[str, int]
 
 
-class RectifyAnswer(BaseModel):
+class RectifyAnswer(RectifyResult):
     service: str = SERVICE_NAME
-    rectified: dict[str, int]
-    fields: list[str]
