@@ -64,6 +64,9 @@ class ServiceDefinition:
     """Background work started after the shared parts and stopped before them."""
     database_gauges: Sequence[DatabaseGauge] = ()
     """Gauges computed from the service's database when Prometheus scrapes ``/metrics``."""
+    middleware: Sequence[type[Any]] = ()
+    """Pure ASGI middleware (classes taking the app) run inside the shared ones, just before
+    routing, outermost first."""
 
 
 @dataclass
@@ -196,7 +199,9 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
     app.include_router(build_metrics_router())
     for router in definition.routers:
         app.include_router(router)
-    # Innermost of ours: CORS preflights are answered before it.
+    for middleware in reversed(definition.middleware):
+        app.add_middleware(middleware)
+    # Innermost of the shared ones: CORS preflights are answered before it.
     app.add_middleware(ApiGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(

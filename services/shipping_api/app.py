@@ -35,6 +35,7 @@ from services.shipping_api.shipments.lifecycle import Outboxes
 from services.shipping_api.subjects.endpoints import router as subjects_router
 from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.tracking.endpoints import router as tracking_router
+from services.shipping_api.tracking.fastpath import CachedTrackingAnswers
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
 from services.shipping_api.webhooks.endpoints import router as webhooks_router
 from services.shipping_api.webhooks.outbox import DeliveryState
@@ -192,5 +193,6 @@ def create_app(
             retention_worker(settings),
         ],
         database_gauges=DATABASE_GAUGES,
+        middleware=[CachedTrackingAnswers],
     )
     return build_app(definition, overrides)

@@ -6,6 +6,7 @@ import uuid
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.shipping_api.carriers.signatures import SIGNATURE_HEADER
 from services.shipping_api.shipments.tracking_codes import (
@@ -281,3 +282,28 @@ async def test_a_status_change_shows_at_once_although_answers_are_cached(
     await push_event(shipping.client, "postnl", carrier_event(code, "handed_to_carrier", "c1"))
     after = await shipping.client.get(f"/v1/tracking/{code}")
     assert after.json()["status"] == "handed_to_carrier"
+
+
+async def test_a_cached_answer_is_the_answer_the_route_gave(shipping: Shipping) -> None:
+    code = (await shipping.create())["tracking_code"]
+    first = await shipping.client.get(f"/v1/tracking/{code}")
+    # Typed as people type it, within the cache time: answered from the cache, byte for byte.
+    typed = "-".join([code[:5].lower(), code[5:10], code[10:]])
+    again = await shipping.client.get(f"/v1/tracking/{typed}")
+    assert again.status_code == first.status_code == 200
+    assert again.content == first.content
+    for header in ("content-type", "content-length"):
+        assert again.headers[header] == first.headers[header]
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    # Counted under the route's template like any routed request, and written to the log.
+    metrics = (await shipping.client.get("/metrics")).text
+    counted = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name == "http_requests_total" and s.labels["method"] == "GET"
+    }
+    assert counted == {("/v1/tracking/{tracking_code}", "200"): 2}
+    # A postcode or any other query is never answered from the cache.
+    other = await shipping.client.get(f"/v1/tracking/{code}", params={"postcode": "0000 XX"})
+    assert other.json()["postcode_verified"] is False

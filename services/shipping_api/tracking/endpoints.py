@@ -17,6 +17,8 @@ from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.tracking.schemas import TrackingRead
 
 router = APIRouter(prefix="/v1/tracking", tags=["tracking"])
+MAX_TYPED_LENGTH = 32
+"""A code as people type it (spaces, dashes); longer is a 422."""
 
 
 @router.get(
@@ -32,7 +34,7 @@ router = APIRouter(prefix="/v1/tracking", tags=["tracking"])
 )
 async def track(
     request: Request,
-    tracking_code: Annotated[str, Path(max_length=32, examples=["PP7K3QX9M2T4HWB"])],
+    tracking_code: Annotated[str, Path(max_length=MAX_TYPED_LENGTH, examples=["PP7K3QX9M2T4HWB"])],
     postcode: Annotated[
         str | None,
         Query(max_length=12, description="The recipient's postcode.", examples=["3191 EE"]),
