@@ -1,0 +1,69 @@
+"""A served process hands what start-up built to the permanent generation of the garbage
+collector (full collections then walk only what requests make)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from services.identity_api.settings import IdentitySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRAM = """
+import asyncio, gc, json
+from asgi_lifespan import LifespanManager
+from services.identity_api.app import create_app
+from services.identity_api.settings import IdentitySettings
+
+async def main():
+    before = gc.get_freeze_count()
+    settings = IdentitySettings(environment=ENVIRONMENT, request_log_to_db=False)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        print("RUNTIME", json.dumps({"before": before, "frozen": gc.get_freeze_count(),
+                          "threshold": list(gc.get_threshold())}))
+
+asyncio.run(main())
+"""
+
+
+def _started(environment: str, settings: IdentitySettings, tmp_path: Path) -> dict[str, object]:
+    env = {
+        **os.environ,
+        "VAR_DIR": str(tmp_path),
+        "IDENTITY_DATABASE_URL": settings.database_url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROGRAM.replace("ENVIRONMENT", repr(environment))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RUNTIME "))
+    answer: dict[str, object] = json.loads(line.removeprefix("RUNTIME "))
+    return answer
+
+
+def test_a_started_service_freezes_its_start_up_objects(
+    identity_settings: IdentitySettings, tmp_path: Path
+) -> None:
+    started = _started("development", identity_settings, tmp_path)
+    assert started["before"] == 0
+    assert isinstance(started["frozen"], int)
+    assert started["frozen"] > 10_000
+    assert started["threshold"] == [20_000, 20, 20]
+
+
+def test_in_process_test_apps_leave_the_collector_alone(
+    identity_settings: IdentitySettings, tmp_path: Path
+) -> None:
+    started = _started("test", identity_settings, tmp_path)
+    assert started["frozen"] == 0
+    assert started["threshold"] == [700, 10, 10]
