@@ -8,6 +8,7 @@ the schema.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -206,13 +207,21 @@ def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[s
     excluded = set(exclude)
     mapping = row._mapping if hasattr(row, "_mapping") else None
     out: dict[str, Any] = {}
-    for column in table.columns:
+    for column, withheld in _export_columns(table):
         if column.key in excluded:
             continue
         value = mapping[column] if mapping is not None else getattr(row, column.key)
-        spec = pii_spec(column)
-        if spec is not None and not spec.exportable:
+        if withheld:
             out[column.key] = "[stored, not disclosed]" if value is not None else None
         else:
             out[column.key] = jsonable(value)
     return out
+
+
+@functools.cache
+def _export_columns(table: Table) -> tuple[tuple[Column[Any], bool], ...]:
+    """Each column, and whether its value is withheld from exports (asked once per table)."""
+    return tuple(
+        (column, (spec := pii_spec(column)) is not None and not spec.exportable)
+        for column in table.columns
+    )

@@ -87,20 +87,20 @@ async def matching_account_ids(
 async def iter_rows(
     session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 500
 ) -> AsyncIterator[Any]:
-    """The subject's rows of one table, in keyset batches (bounded memory)."""
+    """The subject's rows of one table, in keyset batches (bounded memory); plain rows, not
+    ORM objects, which an export only reads."""
     after: uuid.UUID | None = None
     id_column = entry.model.id
     while True:
-        statement = select(entry.model).where(entry.link.in_(ids)).order_by(id_column).limit(batch)
+        statement = select(entry.table).where(entry.link.in_(ids)).order_by(id_column).limit(batch)
         if after is not None:
             statement = statement.where(id_column > after)
-        rows = (await session.scalars(statement)).all()
+        rows = (await session.execute(statement)).all()
         for row in rows:
             yield row
         if len(rows) < batch:
             return
         after = rows[-1].id
-        session.expunge_all()
 
 
 async def delete_rows(session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID]) -> int:

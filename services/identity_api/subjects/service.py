@@ -47,7 +47,7 @@ async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
 
 def _record(cipher: FieldCipher, entry: SubjectTable, row: Any) -> dict[str, Any]:
     record = export_row(entry.table, row)
-    if isinstance(row, Account):
+    if entry.model is Account:
         # The subject gets their own IBAN back in clear, not our ciphertext.
         sealed = record.pop("iban_encrypted", None)
         record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
