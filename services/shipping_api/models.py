@@ -147,9 +147,11 @@ class Shipment(UUIDPrimaryKey, Base):
         Index("ix_shipments_recipient_email_index", "recipient_email_index"),
         Index("ix_shipments_recipient_phone_index", "recipient_phone_index"),
         Index("ix_shipments_status_final_at", "status", "final_at"),
+        # The purge walks it in (final_at, id) order, each batch after the last one's end.
         Index(
-            "ix_shipments_retention_due",
+            "ix_shipments_retention_due_final_at_id",
             "final_at",
+            "id",
             postgresql_where=text("recipient_erased_at IS NULL AND final_at IS NOT NULL"),
             sqlite_where=text("recipient_erased_at IS NULL AND final_at IS NOT NULL"),
         ),

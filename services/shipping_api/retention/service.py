@@ -4,10 +4,11 @@ set-based in batches; counts stay (postcode area, country, status, dates), names
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.idempotency import purge_expired_keys
@@ -44,18 +45,27 @@ async def purge_expired_recipients(
     ago. Each batch is its own short transaction; running it again finds nothing to do."""
     cutoff = now - timedelta(days=retention_days)
     report = PurgeReport()
+    # Keyset: each batch starts after the last one's (final_at, id). Starting from the oldest
+    # again would step over every index entry the earlier batches left dead (a quadratic walk).
+    after: tuple[datetime, uuid.UUID] | None = None
     while True:
         async with sessionmaker() as session:
-            ids = (
-                await session.scalars(
-                    select(Shipment.id)
-                    .where(Shipment.final_at <= cutoff, Shipment.recipient_erased_at.is_(None))
-                    .order_by(Shipment.final_at)
-                    .limit(batch_size)
+            due = select(Shipment.id, Shipment.final_at).where(
+                Shipment.final_at <= cutoff,
+                Shipment.final_at.is_not(None),
+                Shipment.recipient_erased_at.is_(None),
+            )
+            if after is not None:
+                due = due.where(tuple_(Shipment.final_at, Shipment.id) > after)
+            rows = (
+                await session.execute(
+                    due.order_by(Shipment.final_at, Shipment.id).limit(batch_size)
                 )
             ).all()
-            if not ids:
+            if not rows:
                 return report
+            ids = [row.id for row in rows]
+            after = (rows[-1].final_at, rows[-1].id)
             erased = await erase_shipments(session, ids, now=now)
             await session.commit()
         report.batches += 1
