@@ -371,7 +371,10 @@ SCENARIOS = [name for name, _ in REFERENCE + ON_PLATFORM]
 def run_all(seconds: int, only: set[str] | None = None) -> list[Result]:
     run = Run(seconds=seconds)
     results: list[Result] = []
-    chosen = lambda name: not only or name in only  # noqa: E731
+
+    def chosen(name: str) -> bool:
+        return not only or name in only
+
     for name, scenario in REFERENCE:
         if name == "hello" or chosen(name):
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.platform import UNLIMITED
 from services.shipping_api.models import Shipment
 from tests.support.platform import (
     FAST_PASSWORD_HASHING,
@@ -213,6 +214,10 @@ def measure(args: argparse.Namespace) -> LoadResult:
             env = {
                 **{f"{service.upper()}_DATABASE_URL": url for service in SERVICES},
                 **FAST_PASSWORD_HASHING,
+                # The load generator is one client with one account; real traffic spreads over
+                # many, each within the API-wide budget (a 429 here would be no load at all).
+                "RATE_LIMIT_PER_ACCOUNT": UNLIMITED,
+                "RATE_LIMIT_PER_IP": UNLIMITED,
             }
             with running_stack(base, suffix="loadbench_stack", extra_env=env) as stack:
                 api_key, account_id = asyncio.run(prepare(stack.gateway_url))
