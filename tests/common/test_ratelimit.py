@@ -7,10 +7,10 @@ import os
 import uuid
 
 import pytest
-import redis.asyncio as redis
 from limits import parse
 
 from libs.common.ratelimit import LocalWindows, RateLimiter
+from tests.support.redis import redis_or_skip
 
 
 class FakeClock:
@@ -90,12 +90,7 @@ REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 @pytest.mark.parametrize("shared", [False, True], ids=["memory", "redis"])
 async def test_rate_limiter_answers_alike_in_memory_and_in_redis(shared: bool) -> None:
     if shared:
-        try:
-            client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-            await client.ping()
-            await client.aclose()
-        except redis.RedisError:
-            pytest.skip("Redis is not running")
+        await redis_or_skip(REDIS_URL)
     limiter = RateLimiter.from_url(REDIS_URL if shared else None, namespace=uuid.uuid4().hex)
     assert [await limiter.hit("2/minute", "client") for _ in range(2)] == [0, 0]
     assert await limiter.hit("2/minute", "client") > 0

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from services.identity_api.app import MIGRATIONS_DIR
 from services.identity_api.settings import IdentitySettings
+from tests.support.db import migrate_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +19,9 @@ PROGRAM = """
 import asyncio, gc, json
 from asgi_lifespan import LifespanManager
 from services.identity_api.app import create_app
+from services.identity_api.app import MIGRATIONS_DIR
 from services.identity_api.settings import IdentitySettings
+from tests.support.db import migrate_fresh
 
 async def main():
     before = gc.get_freeze_count()
@@ -31,12 +35,16 @@ asyncio.run(main())
 """
 
 
-def _started(environment: str, settings: IdentitySettings, tmp_path: Path) -> dict[str, object]:
-    env = {
-        **os.environ,
-        "VAR_DIR": str(tmp_path),
-        "IDENTITY_DATABASE_URL": settings.database_url,
-    }
+def _started(environment: str, tmp_path: Path) -> dict[str, object]:
+    # A database of its own: the started app writes (a signing key), and must not into the
+    # suite's shared one. The collector does not depend on which database it is.
+    settings = IdentitySettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'identity.db'}",
+        environment="test",
+        var_dir=tmp_path,
+    )
+    migrate_fresh(settings, MIGRATIONS_DIR)
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "IDENTITY_DATABASE_URL": settings.database_url}
     result = subprocess.run(
         [sys.executable, "-c", PROGRAM.replace("ENVIRONMENT", repr(environment))],
         cwd=ROOT,
@@ -51,19 +59,15 @@ def _started(environment: str, settings: IdentitySettings, tmp_path: Path) -> di
     return answer
 
 
-def test_a_started_service_freezes_its_start_up_objects(
-    identity_settings: IdentitySettings, tmp_path: Path
-) -> None:
-    started = _started("development", identity_settings, tmp_path)
+def test_a_started_service_freezes_its_start_up_objects(tmp_path: Path) -> None:
+    started = _started("development", tmp_path)
     assert started["before"] == 0
     assert isinstance(started["frozen"], int)
     assert started["frozen"] > 10_000
     assert started["threshold"] == [20_000, 20, 20]
 
 
-def test_in_process_test_apps_leave_the_collector_alone(
-    identity_settings: IdentitySettings, tmp_path: Path
-) -> None:
-    started = _started("test", identity_settings, tmp_path)
+def test_in_process_test_apps_leave_the_collector_alone(tmp_path: Path) -> None:
+    started = _started("test", tmp_path)
     assert started["frozen"] == 0
     assert started["threshold"] == [700, 10, 10]

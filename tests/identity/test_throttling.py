@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
-import redis.asyncio as redis
-
 from services.identity_api.settings import IdentitySettings
 from tests.support.identity_app import PASSWORD, Identity, identity_app
+from tests.support.redis import redis_or_skip
 
 
 async def test_twelve_wrong_passwords_get_429_and_the_right_one_still_waits(
@@ -73,12 +71,7 @@ async def test_throttling_of_one_account_leaves_others_alone(identity: Identity)
 async def test_throttling_is_shared_through_redis(settings: IdentitySettings) -> None:
     """With ``REDIS_URL`` every process counts the same failures (here: two app instances)."""
     redis_url = "redis://127.0.0.1:6379/1"
-    try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
-        await client.ping()
-        await client.aclose()
-    except redis.RedisError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    await redis_or_skip(redis_url)
     shared = settings.model_copy(update={"redis_url": redis_url})
     # A fresh address and e-mail per run: the counters outlive the test in Redis.
     address = (f"198.51.100.{secrets.randbelow(250) + 1}", 40000)
