@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from libs.common.auth import Principal, ServiceScope, require_service
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.subjects import ndjson_response
 from services.identity_api.dependencies import ContextDep, RuntimeDep
 from services.identity_api.subjects import service
 from services.identity_api.subjects.schemas import (
@@ -41,10 +42,7 @@ async def export_subject(
     body: SubjectCall, request: Request, runtime: RuntimeDep, _service: ServiceDep
 ) -> StreamingResponse:
     sessionmaker = request.app.state.database.sessionmaker
-    return StreamingResponse(
-        service.export(sessionmaker, runtime.cipher, body.subject),
-        media_type="application/x-ndjson",
-    )
+    return ndjson_response(service.export(sessionmaker, runtime.cipher, body.subject))
 
 
 @router.post(

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from libs.common.auth import Principal, ServiceScope, require_service
 from libs.common.db import SessionDep
 from libs.common.errors import ValidationFailed, problem_responses
+from libs.common.subjects import ndjson_response
 from libs.common.validation import Email
 from services.privacy_api.consents import service as consents
 from services.privacy_api.consents.schemas import EffectiveConsents
@@ -53,7 +54,7 @@ async def export_subject(
             async for line in service.export_lines(session, keys):
                 yield line
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return ndjson_response(lines())
 
 
 @router.post(

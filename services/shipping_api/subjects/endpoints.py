@@ -13,6 +13,7 @@ from libs.common.auth import Principal, ServiceScope, require_service
 from libs.common.clock import ClockDep
 from libs.common.db import Database, SessionDep
 from libs.common.errors import problem_responses
+from libs.common.subjects import ndjson_response
 from services.shipping_api.dependencies import BlindIndexDep
 from services.shipping_api.subjects import service
 from services.shipping_api.subjects.schemas import (
@@ -52,7 +53,7 @@ async def export(
         async for line in service.export_subject(database.sessionmaker, keys):
             yield line
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return ndjson_response(lines())
 
 
 @router.post(
