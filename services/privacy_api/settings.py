@@ -37,6 +37,8 @@ class PrivacySettings(BaseServiceSettings):
     worker_enabled: bool = True
     """Run the task worker inside the API process (besides ``python -m ... worker``)."""
     worker_poll_seconds: float = Field(1.0, gt=0, le=60)
+    worker_concurrency: int = Field(4, ge=1, le=16)
+    """Tasks one worker process carries out at the same time (each holds a lease)."""
     task_lease_seconds: int = Field(300, ge=5, le=3600)
     task_backoff_initial_seconds: float = Field(5.0, gt=0, le=3600)
     task_backoff_max_seconds: float = Field(900.0, gt=0, le=86400)

@@ -117,16 +117,35 @@ class Worker:
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop``: one lane that also closes requests, sends mail and maintains,
+        and ``worker_concurrency - 1`` lanes that only carry out tasks, so that the services'
+        shares of one request (an identity export, a shipping export) run side by side."""
         log.info("worker_started", owner=self.owner)
+        extra = [
+            asyncio.create_task(self._lane(stop, tasks_only=True))
+            for _ in range(self.app.settings.worker_concurrency - 1)
+        ]
+        try:
+            await self._lane(stop, tasks_only=False)
+        finally:
+            await asyncio.gather(*extra, return_exceptions=True)
+        log.info("worker_stopped", owner=self.owner)
+
+    async def _lane(self, stop: asyncio.Event, *, tasks_only: bool) -> None:
         while not stop.is_set():
             try:
-                busy = await self.run_once()
-                await self._maybe_maintain()
+                if tasks_only:
+                    busy = await self.run_one_task()
+                else:
+                    busy = await self.run_once()
+                    await self._maybe_maintain()
             except Exception:
                 # The database or a disk hiccup: keep the worker alive, try again shortly.
                 log.exception("worker_step_failed", owner=self.owner)
                 busy = False
             if busy:
+                # Another task may be due: let a resting lane look for it too.
+                self._wake.set()
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()
@@ -134,7 +153,6 @@ class Worker:
                 await asyncio.wait_for(
                     _first(stop, self._wake), timeout=self.app.settings.worker_poll_seconds
                 )
-        log.info("worker_stopped", owner=self.owner)
 
     async def _maybe_maintain(self) -> None:
         now = self.app.now()
