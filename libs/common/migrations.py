@@ -143,3 +143,17 @@ def drop_request_log_table() -> None:
     op.drop_index("ix_request_log_timestamp", table_name="request_log")
     op.drop_index("ix_request_log_account_id_timestamp", table_name="request_log")
     op.drop_table("request_log")
+
+
+# A later revision of each service: the access export reads an account's entries in keyset
+# batches by id, which (account_id, timestamp) could not serve without sorting them all.
+def index_request_log_by_account_and_id() -> None:
+    op.create_index("ix_request_log_account_id_id", "request_log", ["account_id", "id"])
+    op.drop_index("ix_request_log_account_id_timestamp", table_name="request_log")
+
+
+def index_request_log_by_account_and_timestamp() -> None:
+    op.create_index(
+        "ix_request_log_account_id_timestamp", "request_log", ["account_id", "timestamp"]
+    )
+    op.drop_index("ix_request_log_account_id_id", table_name="request_log")

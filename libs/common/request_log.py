@@ -53,10 +53,10 @@ class RequestLogMixin(UUIDPrimaryKey):
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:
-        # Fresh Index objects per table. Export and erasure look entries up by account; the
-        # purge scans by time.
+        # Fresh Index objects per table. Export and erasure look entries up by account, the
+        # export in keyset batches by id; the purge scans by time.
         return (
-            Index("ix_request_log_account_id_timestamp", "account_id", "timestamp"),
+            Index("ix_request_log_account_id_id", "account_id", "id"),
             Index("ix_request_log_timestamp", "timestamp"),
             {"info": table_info(TableErasure.DELETE)},
         )
