@@ -260,6 +260,37 @@ async def test_expired_lease_of_a_crashed_worker_is_taken_over(privacy: Privacy)
     assert identity_task["attempts"] == 2
 
 
+async def test_a_claim_whose_answer_was_lost_is_handed_back_not_left_to_its_lease(
+    privacy: Privacy,
+) -> None:
+    account = privacy.downstreams.identity.add_account(email="shop@example.nl")
+    created = await privacy.request_as_account(account, type="erasure")
+    worker = privacy.worker
+    async with privacy.app.state.database.session() as session:
+        # This worker's claim was committed, but the database went away before it heard so.
+        await session.execute(
+            update(PrivacyTask)
+            .where(
+                PrivacyTask.request_id == uuid.UUID(created["id"]),
+                PrivacyTask.service == "identity",
+            )
+            .values(
+                status=TaskStatus.RUNNING.value,
+                lease_owner=worker.owner,
+                lease_expires_at=privacy.clock.now() + timedelta(minutes=5),
+                attempts=1,
+            )
+        )
+        await session.commit()
+    worker._claims_uncertain = True
+    await privacy.drain()
+    # Well within the lease: handed back and carried out.
+    done = await privacy.get_request(created["id"])
+    assert done["status"] == "completed"
+    identity_task = next(t for t in done["tasks"] if t["service"] == "identity")
+    assert identity_task["attempts"] == 2
+
+
 # --------------------------------------------------------------------------------------------
 # On a database of their own: apps that stop and start, workers that run side by side.
 # --------------------------------------------------------------------------------------------

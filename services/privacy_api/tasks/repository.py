@@ -108,6 +108,28 @@ async def retry_later(
     return bool(getattr(outcome, "rowcount", 0))
 
 
+async def release_claims(
+    session: AsyncSession, owner: str, *, keep: set[uuid.UUID], now: datetime
+) -> int:
+    """Hand back tasks leased to ``owner`` that it is not working on: claims whose commit went
+    through while its answer was lost (a database restart), which would otherwise wait for
+    their lease to run out."""
+    statement = update(PrivacyTask).where(
+        PrivacyTask.lease_owner == owner, PrivacyTask.status == TaskStatus.RUNNING.value
+    )
+    if keep:
+        statement = statement.where(PrivacyTask.id.not_in(keep))
+    outcome = await session.execute(
+        statement.values(
+            status=TaskStatus.PENDING.value,
+            next_attempt_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    return int(getattr(outcome, "rowcount", 0) or 0)
+
+
 async def requests_to_finish(
     session: AsyncSession, now: datetime, limit: int = 20
 ) -> list[uuid.UUID]:

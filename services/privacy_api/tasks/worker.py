@@ -67,6 +67,8 @@ class Worker:
         }
         self._wake = asyncio.Event()
         self._maintained_at: datetime | None = None
+        self._executing: set[uuid.UUID] = set()
+        self._claims_uncertain = False
 
     @property
     def lease(self) -> timedelta:
@@ -79,15 +81,41 @@ class Worker:
 
     async def run_one_task(self) -> bool:
         """Claim and carry out one task; ``False`` when none is due."""
-        async with self.app.database.sessionmaker() as session, session.begin():
-            task = await repository.claim_next(
-                session, owner=self.owner, now=self.app.now(), lease=self.lease
-            )
-            request = await session.get(PrivacyRequest, task.request_id) if task else None
-        if task is None or request is None:
+        if self._claims_uncertain:
+            await self._release_unknown_claims()
+        task: PrivacyTask | None = None
+        try:
+            async with self.app.database.sessionmaker() as session, session.begin():
+                task = await repository.claim_next(
+                    session, owner=self.owner, now=self.app.now(), lease=self.lease
+                )
+                if task is not None:
+                    # Known as ours before the commit: a release by another lane must keep it.
+                    self._executing.add(task.id)
+                request = await session.get(PrivacyRequest, task.request_id) if task else None
+        except Exception:
+            # The claim may have been committed although its answer was lost.
+            self._claims_uncertain = True
+            if task is not None:
+                self._executing.discard(task.id)
+            raise
+        if task is None:
             return False
-        await self._execute(task, request)
-        return True
+        try:
+            if request is not None:
+                await self._execute(task, request)
+        finally:
+            self._executing.discard(task.id)
+        return request is not None
+
+    async def _release_unknown_claims(self) -> None:
+        async with self.app.database.sessionmaker() as session, session.begin():
+            released = await repository.release_claims(
+                session, self.owner, keep=set(self._executing), now=self.app.now()
+            )
+        self._claims_uncertain = False
+        if released:
+            log.warning("task_claims_released", owner=self.owner, released=released)
 
     async def finish_requests(self) -> int:
         async with self.app.database.sessionmaker() as session:
