@@ -283,16 +283,23 @@ class Database:
             await self.bind.dispose()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed when the endpoint succeeds, rolled back otherwise."""
-    database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
+@contextlib.asynccontextmanager
+async def _unit(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Committed when the block succeeds, rolled back otherwise."""
+    async with sessionmaker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
             raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the endpoint succeeds, rolled back otherwise."""
+    database: Database = request.app.state.database
+    async with _unit(database.sessionmaker) as session:
+        yield session
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit can never
@@ -304,15 +311,10 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def read_unit(database: Database) -> AsyncIterator[AsyncSession]:
     """A read session: on PostgreSQL each statement runs and commits on its own (autocommit),
     saving the BEGIN and COMMIT round trips on the hottest routes. A write through it must be
-    one statement that stands alone (an audit record), never a unit of work."""
-    async with database.read_sessionmaker() as session:
-        try:
-            yield session
-            # Nothing to send on PostgreSQL (autocommit); elsewhere it ends the transaction.
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    one statement that stands alone (an audit record), never a unit of work. Its commit sends
+    nothing on PostgreSQL (autocommit); elsewhere it ends the transaction."""
+    async with _unit(database.read_sessionmaker) as session:
+        yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -69,6 +69,34 @@ class DatabaseGauge:
     labelnames: tuple[str, ...] = ()
 
 
+def outbox_gauges(
+    backlog: GaugeQuery, oldest_due: GaugeQuery, failed: GaugeQuery | None = None
+) -> tuple[DatabaseGauge, ...]:
+    """The outbox gauges every service reports under the same names, labelled by ``outbox``
+    (decision 0804); each service supplies the queries over its own outbox tables."""
+    gauges = [
+        DatabaseGauge(
+            "outbox_backlog",
+            "Messages waiting to be sent (retries included).",
+            backlog,
+            ("outbox",),
+        ),
+        DatabaseGauge(
+            "outbox_oldest_due_seconds",
+            "How long the longest-waiting due message has been due; growing means nothing sends.",
+            oldest_due,
+            ("outbox",),
+        ),
+    ]
+    if failed is not None:
+        gauges.append(
+            DatabaseGauge(
+                "outbox_failed", "Messages given up on, kept until purged.", failed, ("outbox",)
+            )
+        )
+    return tuple(gauges)
+
+
 def _status_class(status: int) -> str:
     return f"{status // 100}xx"
 

@@ -67,19 +67,23 @@ class LocalWindows:
 
     def hit(self, item: RateLimitItem, key: tuple[str, ...], cost: int = 1) -> int:
         """Count ``cost`` hits; 0 when allowed, else the seconds to wait (nothing counted)."""
+        wait, window = self._check(item, key, cost)
+        if not wait:
+            window[1] += cost
+        return wait
+
+    def test(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
+        return self._check(item, key, 1)[0]
+
+    def _check(
+        self, item: RateLimitItem, key: tuple[str, ...], cost: int
+    ) -> tuple[int, list[float]]:
+        """(0, or the seconds to wait before ``cost`` more hits fit; the key's window)."""
         period, now = float(item.get_expiry()), self.clock()
         window = self._window(item, key, now)
         if self._weighted(window, period, now) + cost > item.amount:
-            return self._wait(window, item.amount, period, now)
-        window[1] += cost
-        return 0
-
-    def test(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
-        period, now = float(item.get_expiry()), self.clock()
-        window = self._window(item, key, now)
-        if self._weighted(window, period, now) + 1 > item.amount:
-            return self._wait(window, item.amount, period, now)
-        return 0
+            return self._wait(window, item.amount, period, now), window
+        return 0, window
 
     def clear(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
         self._windows.pop((*key, str(item.amount), str(float(item.get_expiry()))), None)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.db import Database
 from libs.common.logging import get_logger
-from libs.common.metrics import DatabaseGauge
+from libs.common.metrics import outbox_gauges
 from services.identity_api.accounts.endpoints import internal_router as internal_accounts
 from services.identity_api.accounts.endpoints import router as accounts
 from services.identity_api.api_keys.endpoints import internal_router as internal_api_keys
@@ -79,23 +79,7 @@ async def _mail_failed(session: AsyncSession) -> dict[tuple[str, ...], float]:
 
 
 # Scraped from /metrics (decision 0804); the same names in every service, labelled by outbox.
-DATABASE_GAUGES = (
-    DatabaseGauge(
-        "outbox_backlog",
-        "Messages waiting to be sent (retries included).",
-        _mail_waiting,
-        ("outbox",),
-    ),
-    DatabaseGauge(
-        "outbox_oldest_due_seconds",
-        "How long the longest-waiting due message has been due; growing means nothing sends.",
-        _mail_oldest_due,
-        ("outbox",),
-    ),
-    DatabaseGauge(
-        "outbox_failed", "Messages given up on, kept until purged.", _mail_failed, ("outbox",)
-    ),
-)
+DATABASE_GAUGES = outbox_gauges(_mail_waiting, _mail_oldest_due, _mail_failed)
 
 
 @contextlib.asynccontextmanager

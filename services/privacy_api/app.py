@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.http import ServiceCaller
-from libs.common.metrics import DatabaseGauge
+from libs.common.metrics import DatabaseGauge, outbox_gauges
 from services.privacy_api.audit.endpoints import router as audit_router
 from services.privacy_api.consents.endpoints import router as consents_router
 from services.privacy_api.disclosures.endpoints import router as disclosures_router
@@ -98,18 +98,7 @@ DATABASE_GAUGES = (
         "How long the longest-waiting due task has been due; growing means no worker runs.",
         _oldest_due_task,
     ),
-    DatabaseGauge(
-        "outbox_backlog",
-        "Messages waiting to be sent (retries included).",
-        _mail_waiting,
-        ("outbox",),
-    ),
-    DatabaseGauge(
-        "outbox_oldest_due_seconds",
-        "How long the longest-waiting due message has been due; growing means nothing sends.",
-        _mail_oldest_due,
-        ("outbox",),
-    ),
+    *outbox_gauges(_mail_waiting, _mail_oldest_due),
 )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Lifespan, Overrides, ServiceDefinition, build_app
 from libs.common.idempotency import IdempotencyStore
-from libs.common.metrics import DatabaseGauge
+from libs.common.metrics import outbox_gauges
 from services.shipping_api.carriers.catalogue import rate_table
 from services.shipping_api.carriers.endpoints import router as carriers_router
 from services.shipping_api.labels.endpoints import router as labels_router
@@ -104,23 +104,7 @@ async def _outbox_oldest_due(session: AsyncSession) -> dict[tuple[str, ...], flo
 
 
 # Scraped from /metrics (decision 0804); the same names in every service, labelled by outbox.
-DATABASE_GAUGES = (
-    DatabaseGauge(
-        "outbox_backlog",
-        "Messages waiting to be sent (retries included).",
-        _outbox_backlog,
-        ("outbox",),
-    ),
-    DatabaseGauge(
-        "outbox_oldest_due_seconds",
-        "How long the longest-waiting due message has been due; growing means nothing sends.",
-        _outbox_oldest_due,
-        ("outbox",),
-    ),
-    DatabaseGauge(
-        "outbox_failed", "Messages given up on, kept until purged.", _outbox_failed, ("outbox",)
-    ),
-)
+DATABASE_GAUGES = outbox_gauges(_outbox_backlog, _outbox_oldest_due, _outbox_failed)
 
 
 def _collaborators(settings: ShippingSettings) -> Lifespan:

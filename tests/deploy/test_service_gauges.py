@@ -31,7 +31,10 @@ from tests.deploy.test_metrics import value
 from tests.support.db import rolled_back
 from tests.support.identity_app import fast_settings, identity_app
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import privacy_test_settings, start_privacy
+from tests.support.privacy_harness import (
+    privacy_on_rolled_back,
+    privacy_test_settings,
+)
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_carriers import carrier_event, push_event
 from tests.support.shipping_factories import shipment_body
@@ -174,20 +177,16 @@ async def test_privacy_reports_tasks_by_service_and_status_and_its_mail_outbox(
     settings = privacy_test_settings(privacy_settings, tmp_path)
     downstreams = Downstreams(issuer)
     clock = ten_minutes_ago()
-    async with (
-        rolled_back(settings) as database,
-        start_privacy(
-            settings,
-            database,
-            issuer=issuer,
-            downstreams=downstreams,
-            clock=clock,
-            smtp=smtp,
-        ) as privacy,
-    ):
+    async with privacy_on_rolled_back(
+        settings,
+        issuer=issuer,
+        downstreams=downstreams,
+        clock=clock,
+        smtp=smtp,
+    ) as privacy:
         account = downstreams.identity.add_account(email="shop@example.nl")
         await privacy.request_as_account(account, type="access")
-        async with database.session() as session:
+        async with privacy.app.state.database.session() as session:
             await session.execute(
                 update(PrivacyTask)
                 .where(PrivacyTask.service == "shipping")

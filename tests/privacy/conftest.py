@@ -12,9 +12,12 @@ import stamina
 
 from libs.common.clock import ManualClock
 from services.privacy_api.settings import PrivacySettings
-from tests.support.db import rolled_back
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import Privacy, privacy_test_settings, start_privacy
+from tests.support.privacy_harness import (
+    Privacy,
+    privacy_on_rolled_back,
+    privacy_test_settings,
+)
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer
 
@@ -51,15 +54,11 @@ async def privacy(
     clock: ManualClock,
     smtp: tuple[str, Inbox],
 ) -> AsyncIterator[Privacy]:
-    async with (
-        rolled_back(settings) as database,
-        start_privacy(
-            settings,
-            database,
-            issuer=issuer,
-            downstreams=downstreams,
-            clock=clock,
-            smtp=smtp,
-        ) as harness,
-    ):
+    async with privacy_on_rolled_back(
+        settings,
+        issuer=issuer,
+        downstreams=downstreams,
+        clock=clock,
+        smtp=smtp,
+    ) as harness:
         yield harness

@@ -34,7 +34,11 @@ from tests.support.access_matrix import Caller
 from tests.support.db import rolled_back
 from tests.support.identity_app import PASSWORD, Identity, fast_settings, identity_app
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import Privacy, privacy_test_settings, start_privacy
+from tests.support.privacy_harness import (
+    Privacy,
+    privacy_on_rolled_back,
+    privacy_test_settings,
+)
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_factories import shipment_body
 from tests.support.shipping_identity import IdentityDouble, IdentityOrNetwork
@@ -262,17 +266,13 @@ async def privacy(
 ) -> AsyncIterator[Privacy]:
     settings = privacy_settings_for_security
     downstreams = Downstreams(issuer)
-    async with (
-        rolled_back(settings) as database,
-        start_privacy(
-            settings,
-            database,
-            issuer=issuer,
-            downstreams=downstreams,
-            clock=ManualClock(NOW),
-            smtp=smtp,
-        ) as harness,
-    ):
+    async with privacy_on_rolled_back(
+        settings,
+        issuer=issuer,
+        downstreams=downstreams,
+        clock=ManualClock(NOW),
+        smtp=smtp,
+    ) as harness:
         yield harness
 
 

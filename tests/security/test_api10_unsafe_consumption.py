@@ -27,7 +27,11 @@ from services.shipping_api.settings import ShippingSettings
 from tests.security.conftest import NOW, shipping_settings_for
 from tests.support.db import rolled_back
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import Privacy, privacy_test_settings, start_privacy
+from tests.support.privacy_harness import (
+    Privacy,
+    privacy_on_rolled_back,
+    privacy_test_settings,
+)
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_factories import shipment_body
 from tests.support.smtp import Inbox
@@ -262,17 +266,13 @@ async def privacy_with_faults(
     downstreams = Downstreams(issuer)
     faults = FaultyAccounts(downstreams.transport)
     downstreams.transport = faults  # type: ignore[assignment]
-    async with (
-        rolled_back(settings) as database,
-        start_privacy(
-            settings,
-            database,
-            issuer=issuer,
-            downstreams=downstreams,
-            clock=ManualClock(NOW),
-            smtp=smtp,
-        ) as privacy,
-    ):
+    async with privacy_on_rolled_back(
+        settings,
+        issuer=issuer,
+        downstreams=downstreams,
+        clock=ManualClock(NOW),
+        smtp=smtp,
+    ) as privacy:
         yield privacy, faults
 
 

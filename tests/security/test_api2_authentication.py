@@ -31,7 +31,7 @@ from tests.support.access_matrix import Caller, routes_of
 from tests.support.db import rolled_back
 from tests.support.identity_app import Identity, identity_app
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import start_privacy
+from tests.support.privacy_harness import privacy_on_rolled_back
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer, bearer
 
@@ -116,18 +116,13 @@ async def target(
         ):
             yield issuer_target(issuer, world.running.client, "/v1/shipments")
     else:
-        settings = privacy_settings_for_security
-        async with (
-            rolled_back(settings) as database,
-            start_privacy(
-                settings,
-                database,
-                issuer=issuer,
-                downstreams=Downstreams(issuer),
-                clock=ManualClock(NOW),
-                smtp=smtp,
-            ) as privacy,
-        ):
+        async with privacy_on_rolled_back(
+            privacy_settings_for_security,
+            issuer=issuer,
+            downstreams=Downstreams(issuer),
+            clock=ManualClock(NOW),
+            smtp=smtp,
+        ) as privacy:
             yield issuer_target(issuer, privacy.client, "/v1/privacy/consents")
 
 

@@ -24,7 +24,11 @@ from tests.security.conftest import GENEROUS, NOW, shipping_settings_for, start_
 from tests.support.db import rolled_back
 from tests.support.identity_app import PASSWORD, Identity, fast_settings, identity_app
 from tests.support.privacy_doubles import Downstreams
-from tests.support.privacy_harness import Privacy, privacy_test_settings, start_privacy
+from tests.support.privacy_harness import (
+    Privacy,
+    privacy_on_rolled_back,
+    privacy_test_settings,
+)
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer
 
@@ -175,17 +179,13 @@ async def guarded_privacy(
         rate_limit_per_account=GENEROUS,
         rate_limit_per_ip=GENEROUS,
     )
-    async with (
-        rolled_back(settings) as database,
-        start_privacy(
-            settings,
-            database,
-            issuer=issuer,
-            downstreams=Downstreams(issuer),
-            clock=ManualClock(NOW),
-            smtp=smtp,
-        ) as privacy,
-    ):
+    async with privacy_on_rolled_back(
+        settings,
+        issuer=issuer,
+        downstreams=Downstreams(issuer),
+        clock=ManualClock(NOW),
+        smtp=smtp,
+    ) as privacy:
         yield privacy
 
 

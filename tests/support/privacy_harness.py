@@ -28,7 +28,7 @@ from libs.common.migrations import alembic_config, upgrade
 from services.privacy_api.app import MIGRATIONS_DIR, create_app
 from services.privacy_api.settings import PrivacySettings
 from services.privacy_api.tasks.worker import Worker
-from tests.support.db import POSTGRES_URL, on_postgres
+from tests.support.db import POSTGRES_URL, on_postgres, rolled_back
 from tests.support.privacy_doubles import IDENTITY_URL, SHIPPING_URL, Downstreams
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer, bearer
@@ -172,6 +172,25 @@ async def start_privacy(
     )
     async with running(settings, overrides, client_address=client_address) as (app, client):
         yield Privacy(app, client, issuer, downstreams, clock, inbox)
+
+
+@asynccontextmanager
+async def privacy_on_rolled_back(
+    settings: PrivacySettings,
+    *,
+    issuer: TokenIssuer,
+    downstreams: Downstreams,
+    clock: ManualClock,
+    smtp: tuple[str, Inbox],
+) -> AsyncIterator[Privacy]:
+    """``start_privacy`` in a transaction that is rolled back afterwards (the usual test)."""
+    async with (
+        rolled_back(settings) as database,
+        start_privacy(
+            settings, database, issuer=issuer, downstreams=downstreams, clock=clock, smtp=smtp
+        ) as privacy,
+    ):
+        yield privacy
 
 
 @asynccontextmanager
