@@ -187,19 +187,9 @@ class RequestLogSink:
         while self.pending and not self._stopping.is_set():
             batch = self._take_batch()
             error = await self._write(batch)
-            if error is None:
-                self._held = []
-                attempt = 0
-                continue
-            attempt += 1
-            self._log_failure(error, attempt, len(batch))
-            if not is_database_unavailable(error) and attempt >= self.max_attempts:
-                # The database is there but refuses these rows: retrying will not help.
-                self._drop(batch, "request_log_batch_dropped")
-                self._held = []
-                attempt = 0
-                continue
-            await self._pause(min(0.5 * 2 ** (attempt - 1), self.retry_max_seconds))
+            attempt = self._settle(batch, error, attempt)
+            if attempt:
+                await self._pause(min(0.5 * 2 ** (attempt - 1), self.retry_max_seconds))
 
     async def _write_before_exit(self) -> None:
         """Shutdown: keep trying for a bounded time, then count what could not be stored."""
@@ -216,22 +206,28 @@ class RequestLogSink:
             except TimeoutError:
                 self._lose_the_rest()
                 return
-            if error is None:
-                self._held = []
-                attempt = 0
-                continue
-            attempt += 1
-            self._log_failure(error, attempt, len(batch))
-            if not is_database_unavailable(error):
-                if attempt >= self.max_attempts:
-                    self._drop(batch, "request_log_batch_dropped")
-                    self._held = []
-                    attempt = 0
-                continue
+            attempt = self._settle(batch, error, attempt)
+            if error is None or not attempt or not is_database_unavailable(error):
+                continue  # done with, or refused: no point in waiting before the next try
             if loop.time() + 0.5 > deadline:
                 self._lose_the_rest()
                 return
             await asyncio.sleep(0.5)
+
+    def _settle(self, batch: list[dict[str, Any]], error: Exception | None, attempt: int) -> int:
+        """After one write of ``batch``: the attempt count to go on with, 0 when the batch is
+        done with — stored, or refused too often by a database that is there (retrying will
+        not help)."""
+        if error is None:
+            self._held = []
+            return 0
+        attempt += 1
+        self._log_failure(error, attempt, len(batch))
+        if not is_database_unavailable(error) and attempt >= self.max_attempts:
+            self._drop(batch, "request_log_batch_dropped")
+            self._held = []
+            return 0
+        return attempt
 
     def _lose_the_rest(self) -> None:
         lost = self.pending
