@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy import text
@@ -73,8 +74,9 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
         env = {k.removeprefix("BENCHENV_"): v for k, v in env.items()}
         with (
             running_stack(
-                __import__("pathlib").Path(tmp),
-                suffix="bench",
+                Path(tmp),
+                # A database of this run's own: two runs side by side must not drop each other's.
+                suffix=f"bench_{os.getpid()}",
                 extra_env=env,
                 postgres_url=BENCH_POSTGRES_URL,
             ) as stack,
@@ -92,4 +94,19 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
                 {**r["shipment"], "postcode": items[i]["recipient"]["postcode"]}
                 for i, r in enumerate(response.json()["results"])
             ]
-            yield platform
+            try:
+                yield platform
+            finally:
+                stack_database = platform.database_url
+        asyncio.run(_drop_database(stack_database))
+
+
+async def _drop_database(url: str) -> None:
+    """The run's database goes with it (a purge run leaves a million rows behind)."""
+    admin, _, name = url.rpartition("/")
+    engine = create_async_engine(f"{admin}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
