@@ -26,6 +26,7 @@ from libs.common.auth import (
 )
 from libs.common.clock import Clock
 from libs.common.db import Database, create_engine
+from libs.common.driver import DirectReads
 from libs.common.errors import install_error_handlers
 from libs.common.guard import ApiGuardMiddleware
 from libs.common.health import build_health_router
@@ -145,6 +146,12 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         )
         app.state.settings = settings
         app.state.database = database
+        app.state.direct_reads = DirectReads(
+            database,
+            schema=settings.db_schema,
+            application_name=f"parcelpro-{service}-direct",
+            max_size=settings.db_direct_pool_size,
+        )
         app.state.http = http
         app.state.clock = overrides.clock or Clock()
         app.state.mailer = overrides.mailer or mailer_from_settings(
@@ -196,6 +203,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             if request_log_sink is not None:
                 await request_log_sink.stop()
             await http.aclose()
+            await app.state.direct_reads.close()
             await database.dispose()
             request_log_writer.flush()
             log.info("stopped")

@@ -52,6 +52,9 @@ class BaseServiceSettings(BaseSettings):
     """Connections opened beyond the pool are closed again when returned while the pool is
     full: under sustained load that is a new PostgreSQL backend per request. A fixed pool makes
     requests wait for a connection instead (docs/decisions/0701-performance-budget.md)."""
+    db_direct_pool_size: int = Field(8, ge=1, le=100)
+    """PostgreSQL only: connections of the asyncpg pool that serves the hottest reads without
+    the ORM (``libs.common.driver``), opened at the first such read."""
     migrate_on_start: bool | None = None
     """Run migrations before serving. Defaults to true on SQLite (the embedded setup)."""
 

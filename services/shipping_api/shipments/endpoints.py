@@ -22,9 +22,11 @@ from services.shipping_api.dependencies import (
     OutboxesDep,
     RateTableDep,
 )
+from services.shipping_api.errors import ShipmentNotFound
 from services.shipping_api.models import Parcel, Shipment
 from services.shipping_api.shipments import repository, service
 from services.shipping_api.shipments.access import ShipmentReaderDep, record_staff_access
+from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.schemas import (
     BulkResult,
     Money,
@@ -286,17 +288,19 @@ async def get_shipment(
     reader: ShipmentReaderDep,
     session: ReadSessionDep,
     clock: ClockDep,
-) -> ShipmentRead:
-    shipment, parcels = await service.get_shipment(session, shipment_id, reader.account_id)
+) -> Response:
+    rows = await repository.document_rows(session, shipment_id, reader.account_id)
+    if not rows:
+        raise ShipmentNotFound()
     await record_staff_access(
         session,
         reader,
         action="read_shipment",
         now=clock.now(),
-        account_id=shipment.account_id,
-        shipment_id=shipment.id,
+        account_id=rows[0]["account_id"],
+        shipment_id=shipment_id,
     )
-    return shipment_read(shipment, parcels)
+    return Response(shipment_document(rows), media_type="application/json")
 
 
 @router.get(

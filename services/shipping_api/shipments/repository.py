@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, or_, select
+from sqlalchemy import RowMapping, Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.shipping_api.models import Parcel, Shipment, ShipmentEvent, SubjectRestriction
@@ -37,6 +37,61 @@ _WITH_PARCELS = (
 # Built once: this read runs on every GET of a shipment, and composing the expression per
 # request cost more than the query's own round trip.
 _WITH_PARCELS_OF_ACCOUNT = _WITH_PARCELS.where(Shipment.account_id == bindparam("account_id"))
+
+# What a shipment's document (``GET /v1/shipments/{id}``) is made of: one row per parcel,
+# plain columns instead of ORM objects, so it can also be read without the ORM
+# (``shipments.fastpath``).
+_DOCUMENT = (
+    select(
+        Shipment.id,
+        Shipment.account_id,
+        Shipment.reference,
+        Shipment.carrier,
+        Shipment.service,
+        Shipment.status,
+        Shipment.tracking_code,
+        Shipment.mode,
+        Shipment.recipient_name,
+        Shipment.recipient_contact_person,
+        Shipment.recipient_street,
+        Shipment.recipient_house_number,
+        Shipment.recipient_postcode,
+        Shipment.recipient_city,
+        Shipment.recipient_country,
+        Shipment.recipient_email,
+        Shipment.recipient_phone,
+        Shipment.recipient_erased_at,
+        Shipment.parcel_count,
+        Shipment.price_cents,
+        Shipment.currency,
+        Shipment.created_at,
+        Shipment.updated_at,
+        Shipment.status_changed_at,
+        Parcel.sequence,
+        Parcel.weight_grams,
+        Parcel.length_cm,
+        Parcel.width_cm,
+        Parcel.height_cm,
+    )
+    .join(Parcel, Parcel.shipment_id == Shipment.id)
+    .where(Shipment.id == bindparam("shipment_id"))
+    .order_by(Parcel.sequence)
+)
+DOCUMENT_OF_ACCOUNT = _DOCUMENT.where(Shipment.account_id == bindparam("account_id"))
+
+
+async def document_rows(
+    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+) -> Sequence[RowMapping]:
+    """The rows of a shipment's document, one per parcel (none: no such shipment here);
+    ``account_id`` None: any account's (staff, audited by the caller)."""
+    if account_id is None:
+        result = await session.execute(_DOCUMENT, {"shipment_id": shipment_id})
+    else:
+        result = await session.execute(
+            DOCUMENT_OF_ACCOUNT, {"shipment_id": shipment_id, "account_id": account_id}
+        )
+    return result.mappings().all()
 
 
 async def get_with_parcels(

@@ -1,0 +1,140 @@
+"""Reads sent straight through asyncpg, for the few routes where SQLAlchemy's session and ORM
+cost more than the query itself.
+
+Measured on ``GET /v1/shipments/{id}``: checking out a session, loading ORM objects, committing
+and closing took about half of the request's CPU time; the two-table read itself a fraction.
+A :class:`DirectStatement` is a SQLAlchemy Core ``select`` compiled once for asyncpg (so the
+SQL is still written, and checked, in SQLAlchemy) and :class:`DirectReads` runs it on a small
+asyncpg pool of its own, with prepared statements cached per connection.
+
+Only on PostgreSQL: elsewhere :meth:`DirectReads.fetch` answers ``None`` and the caller goes
+the ordinary way. Tests that run the app inside one rolled-back connection read through that
+connection, so they see what the test wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from libs.common.db import Database
+
+DIRECT_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+"""What a direct read can fail with when the database is unavailable; the caller then goes
+the ordinary way, which answers 503 as every other route does."""
+
+
+class DirectStatement:
+    """A Core ``select`` compiled once into asyncpg's positional SQL (``$1``, ``$2`` ...)."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError("a direct statement is a SELECT")
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+class DirectReads:
+    """A service's direct reads, on a few asyncpg connections of their own: opened as reads
+    need them (up to ``max_size``), kept idle between reads, closed with the service.
+
+    Deliberately not ``asyncpg.Pool``: measured, its acquire and release (a timeout, a
+    shielded task and a reset round trip per read) cost more than the read. A read only ever
+    runs one SELECT, so a connection has no session state to reset; one a read failed on
+    (cancelled mid-statement, lost) is closed instead of reused.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        schema: str | None,
+        application_name: str,
+        max_size: int,
+        connect_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.database = database
+        self.schema = schema
+        self.application_name = application_name
+        self.max_size = max_size
+        self.connect_timeout_seconds = connect_timeout_seconds
+        self._slots = asyncio.Semaphore(max_size)
+        self._idle: list[asyncpg.Connection] = []
+        self._open = 0
+        self._closed = False
+
+    @property
+    def available(self) -> bool:
+        return self.database.dialect_name == "postgresql"
+
+    @property
+    def size(self) -> int:
+        """Connections open now (idle or reading)."""
+        return self._open
+
+    async def fetch(
+        self, statement: DirectStatement, params: Mapping[str, Any]
+    ) -> Sequence[Mapping[str, Any]] | None:
+        """The rows, or ``None`` when direct reads do not exist here (not PostgreSQL)."""
+        if not self.available:
+            return None
+        arguments = statement.arguments(params)
+        bind = self.database.bind
+        if isinstance(bind, AsyncConnection):
+            raw = await bind.get_raw_connection()
+            shared: asyncpg.Connection = raw.driver_connection
+            rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
+            return rows
+        async with self._slots:
+            connection = self._idle.pop() if self._idle else await self._connect(bind)
+            try:
+                rows = await connection.fetch(statement.sql, *arguments)
+            except BaseException:
+                self._discard(connection)
+                raise
+            if self._closed:
+                self._discard(connection)
+            else:
+                self._idle.append(connection)
+            return rows
+
+    async def _connect(self, engine: AsyncEngine) -> asyncpg.Connection:
+        server_settings = {"application_name": self.application_name}
+        if self.schema:
+            server_settings["search_path"] = self.schema
+        dsn = make_url(engine.url).set(drivername="postgresql")
+        connection: asyncpg.Connection = await asyncpg.connect(
+            dsn.render_as_string(hide_password=False),
+            server_settings=server_settings,
+            timeout=self.connect_timeout_seconds,
+        )
+        self._open += 1
+        return connection
+
+    def _discard(self, connection: asyncpg.Connection) -> None:
+        self._open -= 1
+        connection.terminate()
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._open -= 1
+            await connection.close(timeout=self.connect_timeout_seconds)
