@@ -9,7 +9,7 @@ the schema.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from enum import Enum, StrEnum
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -202,6 +203,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+WITHHELD = "[stored, not disclosed]"
+
+
 def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """A row as a subject sees it in an access export: every column, secrets withheld."""
     excluded = set(exclude)
@@ -212,7 +216,7 @@ def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[s
             continue
         value = mapping[column] if mapping is not None else getattr(row, column.key)
         if withheld:
-            out[column.key] = "[stored, not disclosed]" if value is not None else None
+            out[column.key] = WITHHELD if value is not None else None
         else:
             out[column.key] = jsonable(value)
     return out
@@ -225,3 +229,55 @@ def _export_columns(table: Table) -> tuple[tuple[Column[Any], bool], ...]:
         (column, (spec := pii_spec(column)) is not None and not spec.exportable)
         for column in table.columns
     )
+
+
+@functools.cache
+def _line_plan(table: Table) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Column keys in select order, the keys of withheld columns, and the row's field names.
+    Keys as plain ``str``: orjson takes no subclass (``quoted_name``) as a key."""
+    columns = _export_columns(table)
+    return (
+        tuple(str(column.key) for column, _ in columns),
+        tuple(str(column.key) for column, withheld in columns if withheld),
+        tuple(column.name for column, _ in columns),
+    )
+
+
+def _orjson_default(value: Any) -> Any:
+    """What ``jsonable`` does, for the values orjson does not write natively (driver UUIDs are
+    subclasses it does not take)."""
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not exportable")
+
+
+def export_lines(category: str, table: Table, rows: Sequence[Any]) -> bytes:
+    """Rows of one ``select(table)`` result as export NDJSON lines ``{"category", "table",
+    "record"}``: the bytes ``orjson.dumps`` makes of ``export_row``'s records, written without
+    converting value by value (orjson writes datetimes, UUIDs and enums as ``jsonable`` does),
+    which had been most of a service's CPU time in an export of 100,000 rows."""
+    if not rows:
+        return b""
+    keys, withheld, names = _line_plan(table)
+    head = orjson.dumps({"category": category, "table": table.name})[:-1] + b',"record":'
+    # The rows of one result share their fields: asked once, not per row.
+    is_plain = getattr(rows[0], "_fields", None) == names
+    out = bytearray()
+    for row in rows:
+        if is_plain:
+            record = dict(zip(keys, row, strict=True))
+            for key in withheld:
+                if record[key] is not None:
+                    record[key] = WITHHELD
+        else:
+            record = {str(key): value for key, value in export_row(table, row).items()}
+        out += head
+        out += orjson.dumps(record, default=_orjson_default)
+        out += b"}\n"
+    return bytes(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
 
 from libs.common.pii import (
     REDACTED,
@@ -108,3 +108,70 @@ def test_request_log_rows_are_deleted_not_masked() -> None:
 
     assert table_erasure(RequestLog.__table__) is TableErasure.DELETE  # type: ignore[arg-type]
     assert erasure_values(RequestLog.__table__) == {}  # type: ignore[arg-type]
+
+
+def test_export_lines_are_the_records_of_export_row() -> None:
+    """The fast rendering writes what ``export_row`` gives, byte for byte, for every kind of
+    value a column holds (and for rows that are not plain ``select(table)`` rows)."""
+    import datetime as dt
+    import decimal
+    import enum
+
+    import orjson
+    from sqlalchemy import JSON, Boolean, Date, DateTime, Enum, LargeBinary, Numeric, create_engine
+
+    from libs.common.pii import export_lines
+
+    class Mode(enum.Enum):
+        LIVE = "live"
+
+    table = Table(
+        "things",
+        MetaData(),
+        Column("id", Uuid, primary_key=True),
+        Column("at", DateTime(timezone=True)),
+        Column("on", Date),
+        Column("amount", Numeric(10, 2)),
+        Column("blob", LargeBinary),
+        Column("mode", Enum(Mode)),
+        Column("extra", JSON),
+        Column("flag", Boolean),
+        Column("secret", String(50), info=pii(PiiCategory.CREDENTIALS, exportable=False)),
+        Column("name", String(50), key="label", info=pii(PiiCategory.CONTACT)),
+    )
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    values = [
+        {
+            "id": uuid.uuid4(),
+            "at": dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+            "on": dt.date(2026, 1, 2),
+            "amount": decimal.Decimal("12.50"),
+            "blob": b"\x00\x01",
+            "mode": Mode.LIVE,
+            "extra": {"tags": ["a", "é"], "n": 1.5},
+            "flag": True,
+            "secret": "hash",
+            "label": 'Zoë "quoted"\n',
+        },
+        {"id": uuid.uuid4(), **dict.fromkeys(["at", "on", "amount", "blob", "mode", "extra"])}
+        | dict.fromkeys(["flag", "secret", "label"]),
+    ]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), values)
+        rows = conn.execute(select(table).order_by(table.c.id)).all()
+        reordered = conn.execute(select(*reversed(table.c)).order_by(table.c.id)).all()
+    expected = b"".join(
+        orjson.dumps(
+            {
+                "category": "things",
+                "table": "things",
+                "record": {str(k): v for k, v in export_row(table, row).items()},
+            }
+        )
+        + b"\n"
+        for row in rows
+    )
+    assert export_lines("things", table, rows) == expected
+    assert export_lines("things", table, reordered) == expected
+    assert export_lines("things", table, []) == b""

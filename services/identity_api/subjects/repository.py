@@ -84,23 +84,22 @@ async def matching_account_ids(
     return list((await session.scalars(select(Account.id).where(or_(*conditions)))).all())
 
 
-async def iter_rows(
-    session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 500
-) -> AsyncIterator[Any]:
-    """The subject's rows of one table, in keyset batches (bounded memory); plain rows, not
-    ORM objects, which an export only reads."""
-    after: uuid.UUID | None = None
-    id_column = entry.model.id
-    while True:
-        statement = select(entry.table).where(entry.link.in_(ids)).order_by(id_column).limit(batch)
-        if after is not None:
-            statement = statement.where(id_column > after)
-        rows = (await session.execute(statement)).all()
-        for row in rows:
-            yield row
-        if len(rows) < batch:
-            return
-        after = rows[-1].id
+async def stream_rows(
+    session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 2000
+) -> AsyncIterator[Sequence[Any]]:
+    """The subject's rows of one table in id order, ``batch`` at a time, through one
+    server-side cursor: one statement and at most one sort per table (keyset batches had sorted
+    every remaining row again for each batch whenever the planner chose a bitmap scan, as it
+    does on fresh statistics). Plain rows, not ORM objects, which an export only reads."""
+    statement = (
+        select(entry.table)
+        .where(entry.link.in_(ids))
+        .order_by(entry.model.id)
+        .execution_options(yield_per=batch)
+    )
+    result = await session.stream(statement)
+    async for rows in result.partitions(batch):
+        yield rows
 
 
 async def delete_rows(session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID]) -> int:

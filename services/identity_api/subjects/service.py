@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.crypto import FieldCipher
 from libs.common.errors import ValidationFailed, validation_errors
-from libs.common.pii import TableErasure, erasure_values, export_row, retained_fields
+from libs.common.pii import (
+    TableErasure,
+    erasure_values,
+    export_lines,
+    export_row,
+    retained_fields,
+)
 from services.identity_api.accounts.schemas import AccountUpdate
 from services.identity_api.accounts.service import apply_changes, iban_context
 from services.identity_api.auth.service import Context
@@ -45,31 +51,29 @@ async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
     )
 
 
-def _record(cipher: FieldCipher, entry: SubjectTable, row: Any) -> dict[str, Any]:
+def _account_line(cipher: FieldCipher, entry: SubjectTable, row: Any) -> bytes:
     record = export_row(entry.table, row)
-    if entry.model is Account:
-        # The subject gets their own IBAN back in clear, not our ciphertext.
-        sealed = record.pop("iban_encrypted", None)
-        record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
-    return record
+    # The subject gets their own IBAN back in clear, not our ciphertext.
+    sealed = record.pop("iban_encrypted", None)
+    record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
+    line = {"category": entry.category, "table": entry.table.name, "record": record}
+    return orjson.dumps(line) + b"\n"
 
 
 async def export(
     sessionmaker: async_sessionmaker[AsyncSession], cipher: FieldCipher, subject: Subject
 ) -> AsyncIterator[bytes]:
-    """NDJSON lines, produced in batches while the response streams."""
+    """NDJSON, produced in blocks of lines while the response streams."""
     async with sessionmaker() as session:
         ids = await _ids(session, subject)
         if not ids:
             return
         for entry in SUBJECT_TABLES:
-            async for row in repository.iter_rows(session, entry, ids):
-                line = {
-                    "category": entry.category,
-                    "table": entry.table.name,
-                    "record": _record(cipher, entry, row),
-                }
-                yield orjson.dumps(line) + b"\n"
+            async for rows in repository.stream_rows(session, entry, ids):
+                if entry.model is Account:
+                    yield b"".join(_account_line(cipher, entry, row) for row in rows)
+                else:
+                    yield export_lines(entry.category, entry.table, rows)
 
 
 async def erase(

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import ColumnElement, Table, delete, exists, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from libs.common.db import uuid7
 from libs.common.errors import FieldError, ValidationFailed
 from libs.common.idempotency import forget_keys
-from libs.common.pii import erasure_values, export_row, retained_fields
+from libs.common.pii import erasure_values, export_lines, retained_fields
 from libs.common.validation import (
     normalise_country,
     normalise_email,
@@ -155,70 +154,69 @@ async def store_answer(
 # --------------------------------------------------------------------------------------------
 
 
-def _line(table: Table, row: Any) -> bytes:
-    record = {"category": CATEGORY.get(table.name, table.name), "table": table.name}
-    record["record"] = export_row(table, row)  # type: ignore[assignment]
-    return orjson.dumps(record) + b"\n"
+SHIPMENT_BATCH = 500
+"""Shipments per batch; each batch's parcels, events and support rows follow it in the export."""
+STREAM_BATCH = 2000
 
 
-async def _keyset(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    model: Any,
-    condition: ColumnElement[bool],
-) -> AsyncIterator[list[Any]]:
-    """Rows matching ``condition`` in batches of BATCH by primary key: bounded memory. Plain
-    rows, not ORM objects: an export only reads, and building entities cost most of its time."""
-    after: uuid.UUID | None = None
-    while True:
-        statement = select(_table(model)).where(condition).order_by(model.id).limit(BATCH)
-        if after is not None:
-            statement = statement.where(model.id > after)
-        async with sessionmaker() as session:
-            rows = list((await session.execute(statement)).all())
-        if not rows:
-            return
+def _category(table: Table) -> str:
+    return CATEGORY.get(table.name, table.name)
+
+
+async def _stream(
+    session: AsyncSession, model: Any, condition: ColumnElement[bool], size: int
+) -> AsyncIterator[Sequence[Any]]:
+    """Rows matching ``condition`` in id order, ``size`` at a time, through one server-side
+    cursor: one statement (and at most one sort) per table however many rows, where keyset
+    batches had run one statement per batch and, with an OR of lookups or fresh statistics,
+    sorted every remaining row again each time. Plain rows, not ORM objects: an export only
+    reads."""
+    statement = (
+        select(_table(model)).where(condition).order_by(model.id).execution_options(yield_per=size)
+    )
+    result = await session.stream(statement)
+    async for rows in result.partitions(size):
         yield rows
-        after = rows[-1].id
-        if len(rows) < BATCH:
-            return
 
 
 async def export_subject(
     sessionmaker: async_sessionmaker[AsyncSession], keys: SubjectKeys
 ) -> AsyncIterator[bytes]:
-    """NDJSON lines, streamed: every row held about the subject, secrets withheld."""
+    """NDJSON, streamed in blocks of lines: every row held about the subject, secrets withheld.
+    One session throughout: the cursors and the per-batch lookups share its connection."""
     shipments = _table(Shipment)
-    async for batch in _keyset(sessionmaker, Shipment, keys.shipments()):
-        ids = [row.id for row in batch]
-        for row in batch:
-            yield _line(shipments, row)
-        async with sessionmaker() as session:
+    async with sessionmaker() as session:
+        async for batch in _stream(session, Shipment, keys.shipments(), SHIPMENT_BATCH):
+            yield export_lines(_category(shipments), shipments, batch)
+            ids = [row.id for row in batch]
             for model in (Parcel, ShipmentEvent, SupportNote, SupportAccess):
+                table = _table(model)
                 rows = (
                     await session.execute(
-                        select(_table(model)).where(model.shipment_id.in_(ids)).order_by(model.id)
+                        select(table).where(model.shipment_id.in_(ids)).order_by(model.id)
                     )
                 ).all()
-                for row in rows:
-                    yield _line(_table(model), row)
-    if keys.account_id is not None:
-        account = keys.account_id
-        owned: tuple[Any, ...] = (WebhookEndpoint, WebhookDelivery, RequestLog)
-        for owner in owned:
-            async for batch in _keyset(sessionmaker, owner, owner.account_id == account):
-                for row in batch:
-                    yield _line(_table(owner), row)
-    restrictions = keys.restriction_rows()
-    if restrictions:
-        condition = or_(
-            *(
-                (SubjectRestriction.kind == kind) & (SubjectRestriction.value == value)
-                for kind, value in restrictions
+                yield export_lines(_category(table), table, rows)
+        if keys.account_id is not None:
+            account = keys.account_id
+            owned: tuple[Any, ...] = (WebhookEndpoint, WebhookDelivery, RequestLog)
+            for owner in owned:
+                table = _table(owner)
+                async for rows in _stream(
+                    session, owner, owner.account_id == account, STREAM_BATCH
+                ):
+                    yield export_lines(_category(table), table, rows)
+        restrictions = keys.restriction_rows()
+        if restrictions:
+            condition = or_(
+                *(
+                    (SubjectRestriction.kind == kind) & (SubjectRestriction.value == value)
+                    for kind, value in restrictions
+                )
             )
-        )
-        async for batch in _keyset(sessionmaker, SubjectRestriction, condition):
-            for row in batch:
-                yield _line(_table(SubjectRestriction), row)
+            table = _table(SubjectRestriction)
+            async for rows in _stream(session, SubjectRestriction, condition, STREAM_BATCH):
+                yield export_lines(_category(table), table, rows)
 
 
 # --------------------------------------------------------------------------------------------
