@@ -7,6 +7,7 @@ import ipaddress
 
 from fastapi import FastAPI
 
+from libs.common.app import settle_garbage_collector
 from libs.common.logging import RequestLogMiddleware, configure_logging
 
 
@@ -20,8 +21,16 @@ def create_hello() -> FastAPI:
     return app
 
 
+def create_hello_settled() -> FastAPI:
+    """The endpoint in a process set up as a service's is: its start-up objects frozen out of
+    the garbage collector's view (``settle_garbage_collector``)."""
+    app = create_hello()
+    settle_garbage_collector()
+    return app
+
+
 def create_hello_logged() -> FastAPI:
-    """The same endpoint behind the request-log middleware, as every service has it."""
+    """The same, behind the request-log middleware, as every service has it."""
     configure_logging("bench")
     app = create_hello()
     app.add_middleware(
@@ -29,4 +38,5 @@ def create_hello_logged() -> FastAPI:
         service="bench",
         trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")],
     )
+    settle_garbage_collector()
     return app

@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from time import perf_counter_ns
 from typing import Any, BinaryIO, Protocol
 
 import orjson
@@ -40,8 +41,7 @@ def _orjson_dumps(obj: Any, default: Any = None) -> bytes:
     return orjson.dumps(obj, default=default or str, option=orjson.OPT_UTC_Z)
 
 
-def _orjson_line(obj: Any, **_: Any) -> bytes:
-    return orjson.dumps(obj, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
+_LINE_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
 
 
 def _shared_processors() -> list[Processor]:
@@ -110,12 +110,14 @@ def get_logger(name: str | None = None) -> Any:
 # The request log
 # --------------------------------------------------------------------------------------------
 
-_REQUEST_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")
+_REQUEST_ID = r"[A-Za-z0-9\-_.:]{1,128}"
+_is_valid_request_id_bytes = re.compile(_REQUEST_ID.encode()).fullmatch
+_is_valid_request_id = re.compile(_REQUEST_ID).fullmatch
 
 
 def is_valid_request_id(value: str) -> bool:
     """Incoming request ids are kept only when short and plain (they end up in logs)."""
-    return 0 < len(value) <= 128 and all(ch in _REQUEST_ID_CHARS for ch in value)
+    return _is_valid_request_id(value) is not None
 
 
 class TrustedProxies:
@@ -205,7 +207,7 @@ class RequestLogWriter:
         self._flush_pending: asyncio.TimerHandle | None = None
 
     def write(self, entry: dict[str, Any]) -> None:
-        self.stream.write(_orjson_line(entry))
+        self.stream.write(orjson.dumps(entry, default=str, option=_LINE_OPTIONS))
         if self._flush_pending is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -237,6 +239,10 @@ class RequestLogMiddleware:
     It also assigns the request id, echoes it in ``X-Request-ID``, turns an unhandled
     exception into a problem response without a stack trace, and tells ``observe`` (the
     metrics) of each request, so that one layer measures every request for both.
+
+    Every request of every service passes here, so the work per request is kept to what the
+    entry needs (docs/decisions/0702-request-log-cost.md): one pass over the headers, no
+    method calls for what a dict lookup answers, one orjson call into the stdout buffer.
     """
 
     def __init__(
@@ -263,7 +269,7 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter_ns()
+        started = perf_counter_ns()
         arrived = datetime.now(UTC)
         host_header = incoming_id = forwarded_for = forwarded_proto = content_length = None
         chunked = False
@@ -280,55 +286,65 @@ class RequestLogMiddleware:
                 content_length = value
             elif name == b"transfer-encoding":
                 chunked = True
-        incoming = incoming_id.decode("latin-1") if incoming_id else ""
         # Behind the gateway every request arrives with an id, which the gateway also returns
         # to the client; a service only adds the header for ids it assigned itself (each
         # response header costs the server measurable time on this hot path).
-        echo_request_id = not is_valid_request_id(incoming)
-        request_id = str(fast_uuid7()) if echo_request_id else incoming
+        if incoming_id is not None and _is_valid_request_id_bytes(incoming_id):
+            request_id = incoming_id.decode("latin-1")
+            assigned_id = None
+        else:
+            request_id = str(fast_uuid7())
+            assigned_id = request_id.encode("latin-1")
         # Per-request state (a shallow copy of the lifespan state, as uvicorn makes): some
         # servers hand every request the same dict, and account ids must never leak across.
-        state = scope["state"] = dict(scope.get("state") or {})
+        state = scope["state"] = dict(scope.get("state") or ())
         state["request_id"] = request_id
         peer = scope.get("client")
         peer_ip = peer[0] if peer else None
-        ip = self.proxies.client_ip(
-            peer_ip, forwarded_for.decode("latin-1") if forwarded_for else None
-        )
+        if forwarded_for is None:
+            ip = peer_ip
+        else:
+            ip = self.proxies.client_ip(peer_ip, forwarded_for.decode("latin-1"))
         # Rate limits key on the same address the log records (see request_client_ip).
         state["client_ip"] = ip
 
         # A body with a Content-Length is exactly that long (the server enforces it); only
         # chunked bodies have to be counted as they arrive.
         request_size = int(content_length) if content_length and content_length.isdigit() else 0
-        status: int | None = None
+        status = 0
         response_size = 0
 
-        async def counting_receive() -> Message:
-            nonlocal request_size
-            message = await receive()
-            if message["type"] == "http.request":
-                request_size += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
+        # Not a coroutine of its own: it hands back the server's awaitable, so the response
+        # passes one coroutine fewer per message.
+        def counting_send(message: Message) -> Awaitable[None]:
             nonlocal status, response_size
-            if message["type"] == "http.response.start":
+            if "status" in message:  # http.response.start
                 status = message["status"]
-                if echo_request_id:
+                if assigned_id is not None:
                     message["headers"] = [
                         *message.get("headers", ()),
-                        (b"x-request-id", request_id.encode("latin-1")),
+                        (b"x-request-id", assigned_id),
                     ]
-            elif message["type"] == "http.response.body":
-                response_size += len(message.get("body", b""))
-            await send(message)
+            elif "body" in message:  # http.response.body
+                response_size += len(message["body"])
+            return send(message)
+
+        if chunked:
+
+            async def counting_receive() -> Message:
+                nonlocal request_size
+                message = await receive()
+                if message["type"] == "http.request":
+                    request_size += len(message.get("body", b""))
+                return message
+
+            receive = counting_receive
 
         try:
-            await self.app(scope, counting_receive if chunked else receive, counting_send)
+            await self.app(scope, receive, counting_send)
         except Exception:
             self.logger.exception("unhandled_error", request_id=request_id, path=scope["path"])
-            if status is not None:
+            if status:
                 raise
             body = internal_error_body(scope["path"], request_id)
             await counting_send(
@@ -343,11 +359,14 @@ class RequestLogMiddleware:
             )
             await counting_send({"type": "http.response.body", "body": body})
         finally:
-            host, port = self._host_and_port(host_header)
+            elapsed_ns = perf_counter_ns() - started
+            if host_header is None:
+                host = port = None
+            else:
+                host, port = self._hosts.get(host_header) or self._host_and_port(host_header)
             if port is None:
                 port = self._default_port(scope, forwarded_proto, peer_ip)
             account_id = state.get("account_id")
-            elapsed_ns = time.perf_counter_ns() - started
             entry: dict[str, Any] = {
                 "ip": ip,
                 "timestamp": arrived,
@@ -356,32 +375,28 @@ class RequestLogMiddleware:
                 "host": host,
                 "port": port,
                 "path": scope["path"],
-                "status": status if status is not None else 500,
+                "status": status or 500,
                 "request_size": request_size,
                 "response_size": response_size,
                 "request_id": request_id,
                 "service": self.service,
-                "account_id": str(account_id) if account_id is not None else None,
+                "account_id": None if account_id is None else str(account_id),
                 "event": "request",
                 "level": "info",
             }
             self.writer.write(entry)
             if self.observe is not None:
-                self.observe(scope, entry["status"], elapsed_ns / 1e9)
+                self.observe(scope, status or 500, elapsed_ns / 1e9)
             if account_id is not None and self.sink is not None:
                 try:
                     self.sink.submit(entry)
                 except Exception:
                     self.logger.exception("request_log_sink_failed", request_id=request_id)
 
-    def _host_and_port(self, host_header: bytes | None) -> tuple[str | None, int | None]:
-        if host_header is None:
-            return None, None
-        known = self._hosts.get(host_header)
-        if known is None:
-            known = _split_host(host_header.decode("latin-1"))
-            if len(self._hosts) < 256:  # a handful of names; never grow on hostile input
-                self._hosts[host_header] = known
+    def _host_and_port(self, host_header: bytes) -> tuple[str | None, int | None]:
+        known = _split_host(host_header.decode("latin-1"))
+        if len(self._hosts) < 256:  # a handful of names; never grow on hostile input
+            self._hosts[host_header] = known
         return known
 
     def _default_port(
