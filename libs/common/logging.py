@@ -330,10 +330,11 @@ class RequestLogMiddleware:
             return send(message)
 
         if chunked:
+            server_receive = receive
 
             async def counting_receive() -> Message:
                 nonlocal request_size
-                message = await receive()
+                message = await server_receive()
                 if message["type"] == "http.request":
                     request_size += len(message.get("body", b""))
                 return message
