@@ -143,9 +143,27 @@ class Shipment(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_shipments_account_id_id", "account_id", "id"),
         Index("ix_shipments_account_id_status_id", "account_id", "status", "id"),
-        Index("ix_shipments_account_id_reference", "account_id", "reference"),
-        Index("ix_shipments_recipient_email_index", "recipient_email_index"),
-        Index("ix_shipments_recipient_phone_index", "recipient_phone_index"),
+        # Partial: an erasure nulls these columns, so an erased row needs no entry in them
+        # (its update is not HOT and would otherwise write one into every index; 0703).
+        Index(
+            "ix_shipments_account_id_reference",
+            "account_id",
+            "reference",
+            postgresql_where=text("reference IS NOT NULL"),
+            sqlite_where=text("reference IS NOT NULL"),
+        ),
+        Index(
+            "ix_shipments_recipient_email_index",
+            "recipient_email_index",
+            postgresql_where=text("recipient_email_index IS NOT NULL"),
+            sqlite_where=text("recipient_email_index IS NOT NULL"),
+        ),
+        Index(
+            "ix_shipments_recipient_phone_index",
+            "recipient_phone_index",
+            postgresql_where=text("recipient_phone_index IS NOT NULL"),
+            sqlite_where=text("recipient_phone_index IS NOT NULL"),
+        ),
         Index("ix_shipments_status_final_at", "status", "final_at"),
         # The purge walks it in (final_at, id) order, each batch after the last one's end.
         Index(
