@@ -3,14 +3,19 @@ the ZIP is deleted after its retention period."""
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
 from services.privacy_api.exports.builder import build_zip
+from services.privacy_api.tasks.executors import PartWriter, Transient
 from tests.support.privacy_doubles import Row
 from tests.support.privacy_harness import Privacy, zip_members
 
@@ -137,3 +142,136 @@ async def test_export_is_deleted_after_the_retention_period(privacy: Privacy) ->
     assert gone.status_code == 410
     body = await privacy.get_request(created["id"], privacy.user(account))
     assert body["export"]["available"] is False
+
+
+def _records() -> list[dict[str, Any]]:
+    """Records as services send them: categories of several tables whose columns differ, and
+    values that CSV has to quote, convert or leave empty."""
+    lines: list[dict[str, Any]] = []
+    for i in range(4):
+        lines.append(
+            {
+                "category": "shipments",
+                "table": "shipments",
+                "record": {
+                    "id": f"s{i}",
+                    "reference": 'R "quoted", [bracketed] {braced}\nsecond line'
+                    if i == 1
+                    else None,
+                    "price": 1.5 * i,
+                    "restricted": i % 2 == 0,
+                    "labels": {"a": [1, 2]} if i == 2 else None,
+                    "name": "Zoë Ĳsselmeer",
+                },
+            }
+        )
+        lines.append(
+            {"category": "shipments", "table": "parcels", "record": {"id": f"p{i}", "grams": i}}
+        )
+        if i == 2:
+            lines.append(
+                {"category": "shipments", "table": "events", "record": {"tags": ["x"], "id": i}}
+            )
+    lines += [
+        {
+            "category": "request_log",
+            "table": "request_log",
+            "record": {
+                "id": f"r{i}",
+                "path": [f"/v1/{i}", {"q": None}] if i == 7 else f"/v1/shipments/{i}",
+                "status": 200,
+            },
+        }
+        for i in range(25_000)
+    ]
+    lines.append({"category": "odd ../name", "table": "t", "record": {"k": "v"}})
+    lines.append({"category": "odd ../name", "table": "t", "record": {"_table": "x", "k": 1}})
+    lines.append({"category": "odd ../name", "table": "u", "record": {}})
+    return lines
+
+
+def _expected(lines: list[dict[str, Any]], service: str) -> dict[str, bytes]:
+    """The format of decision 0302, written the plain way."""
+    categories: dict[str, tuple[list[dict[str, Any]], dict[str, None]]] = {}
+    for item in lines:
+        safe = "".join(ch for ch in item["category"] if ch.isalnum() or ch in "_-")
+        rows, columns = categories.setdefault(safe, ([], {"_table": None}))
+        rows.append({"_table": item["table"], **item["record"]})
+        columns.update(dict.fromkeys(item["record"]))
+    members = {}
+    for safe, (rows, columns) in categories.items():
+        members[f"{service}/{safe}.json"] = (
+            b"[\n" + b",\n".join(orjson.dumps(row) for row in rows) + b"\n]\n"
+        )
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(columns)
+        for row in rows:
+            values = [row.get(column) for column in columns]
+            writer.writerow(
+                [
+                    ""
+                    if value is None
+                    else orjson.dumps(value).decode()
+                    if isinstance(value, dict | list)
+                    else value
+                    for value in values
+                ]
+            )
+        members[f"{service}/{safe}.csv"] = text.getvalue().encode()
+    return members
+
+
+async def test_streamed_parts_give_the_zip_the_records_were_sent_as(tmp_path: Path) -> None:
+    lines = _records()
+    ndjson = b"".join(orjson.dumps(item) + b"\n" for item in lines)
+    writer = PartWriter(tmp_path / "parts" / "shipping")
+    await writer.open()
+    # Chunks cut anywhere, as they come off the socket.
+    for start in range(0, len(ndjson), 7_919):
+        await writer.add(ndjson[start : start + 7_919])
+    result = await writer.close()
+    assert result["records"] == len(lines)
+    assert result["categories"]["request_log"] == 25_000
+    legacy = tmp_path / "legacy.ndjson"
+    legacy.write_bytes(ndjson)
+
+    expected = _expected(lines, "shipping")
+    for part in (tmp_path / "parts" / "shipping", legacy):
+        stats = build_zip(
+            {"shipping": part}, tmp_path / "out.zip", documents=lambda _: [("summary.txt", b"x")]
+        )
+        members = zip_members((tmp_path / "out.zip").read_bytes())
+        assert members.pop("summary.txt") == b"x"
+        assert members.keys() == expected.keys()
+        for name, content in expected.items():
+            assert members[name] == content, name
+        assert stats.records == {"shipping": {"shipments": 9, "request_log": 25_000, "oddname": 3}}
+
+
+async def test_a_part_keeps_only_the_categories_asked_for(tmp_path: Path) -> None:
+    lines = _records()
+    writer = PartWriter(tmp_path / "shipping", categories={"shipments"})
+    await writer.open()
+    for item in lines:
+        await writer.add(orjson.dumps(item) + b"\n")
+    result = await writer.close()
+    assert result["categories"]["request_log"] == 25_000  # what the service sent
+    build_zip({"shipping": tmp_path / "shipping"}, tmp_path / "out.zip", documents=lambda _: [])
+    members = zip_members((tmp_path / "out.zip").read_bytes())
+    expected = _expected([item for item in lines if item["category"] == "shipments"], "shipping")
+    assert members == expected
+
+
+async def test_a_malformed_line_is_worth_a_retry_and_leaves_no_part(tmp_path: Path) -> None:
+    writer = PartWriter(tmp_path / "shipping")
+    await writer.open()
+    await writer.add(b'{"category": "x", "table": "t", "record": []}\n')
+    with pytest.raises(Transient, match="malformed export line"):
+        await writer.close()
+    await writer.discard()
+    assert _entries(tmp_path) == []
+
+
+def _entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir())

@@ -42,7 +42,20 @@ def parts_dir(app: Collaborators, request_id: uuid.UUID) -> Path:
 
 
 def part_path(app: Collaborators, request_id: uuid.UUID, service: str) -> Path:
-    return parts_dir(app, request_id) / f"{service}.ndjson"
+    """Where a service's share is split into per-category spools as it streams in."""
+    return parts_dir(app, request_id) / service
+
+
+def _part(app: Collaborators, request_id: uuid.UUID, service: str) -> Path:
+    """The spools of a service's share, or the NDJSON file a worker of an earlier release
+    wrote for it."""
+    spools = part_path(app, request_id, service)
+    return spools if spools.is_dir() else spools.with_name(f"{service}.ndjson")
+
+
+def selection(request: PrivacyRequest) -> set[str] | None:
+    """The categories the subject asked for; ``None``: all of them."""
+    return set(request.categories) if request.categories else None
 
 
 def _build(
@@ -65,10 +78,10 @@ def _build(
         ]
 
     stats = build_zip(
-        {service: part_path(app, request.id, service) for service in services},
+        {service: _part(app, request.id, service) for service in services},
         app.settings.exports_path / name,
         documents=documents,
-        categories=set(request.categories) if request.categories else None,
+        categories=selection(request),
     )
     remove_parts(parts_dir(app, request.id))
     return name, stats.size_bytes

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,10 @@ import orjson
 from libs.common.auth import ServiceTokenProvider
 from libs.common.errors import DomainError
 from libs.common.http import ServiceCaller
+from services.privacy_api.exports.builder import MalformedPart, PartSplitter
 
-FLUSH_BYTES = 1 << 20
+SPLIT_BYTES = 256 * 1024
+"""Received NDJSON rendered at a time on the event loop: a few milliseconds of work."""
 
 
 class Transient(Exception):
@@ -38,55 +42,68 @@ def _problem_detail(response: httpx.Response) -> str:
 
 
 class PartWriter:
-    """Appends NDJSON lines to a part file in large blocks, off the event loop."""
+    """Splits a service's NDJSON answer into the part's per-category spools as it arrives
+    (``exports.builder.PartSplitter``), so that building the ZIP is copying. A block is
+    rendered on the event loop and written to disk by a thread while the next block is read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, categories: set[str] | None = None) -> None:
         self.path = path
-        self.tmp = path.with_suffix(".tmp")
+        self.tmp = path.with_name(f"{path.name}.tmp")
+        self.splitter = PartSplitter(self.tmp, categories=categories)
         self.buffer = bytearray()
-        self.records = 0
-        self.categories: dict[str, int] = {}
+        self.writing: asyncio.Future[None] | None = None
 
     async def open(self) -> None:
         await asyncio.to_thread(self._start)
 
     def _start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp.write_bytes(b"")
+        # A former attempt of the task may have left its spools behind.
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
 
-    async def add(self, line: bytes) -> None:
-        line = line.strip()
-        if not line:
-            return
+    async def add(self, data: bytes) -> None:
+        """NDJSON as it comes: whole lines or any chunk of them."""
+        self.buffer += data
+        if len(self.buffer) >= SPLIT_BYTES:
+            end = self.buffer.rfind(b"\n")
+            if end >= 0:
+                block = bytes(self.buffer[:end])
+                del self.buffer[: end + 1]
+                await self._split(block)
+
+    async def _split(self, block: bytes) -> None:
         try:
-            item = orjson.loads(line)
-            category = item["category"]
-            if not isinstance(item["record"], dict) or not isinstance(item["table"], str):
-                raise TypeError
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            rendered = self.splitter.feed(block)
+        except MalformedPart as exc:
             raise Transient("malformed export line from the service") from exc
-        self.categories[str(category)] = self.categories.get(str(category), 0) + 1
-        self.records += 1
-        self.buffer += line + b"\n"
-        if len(self.buffer) >= FLUSH_BYTES:
-            await self.flush()
+        await self._written()
+        self.writing = asyncio.ensure_future(asyncio.to_thread(self.splitter.write, rendered))
 
-    async def flush(self) -> None:
-        if self.buffer:
-            data, self.buffer = bytes(self.buffer), bytearray()
-            await asyncio.to_thread(self._append, data)
-
-    def _append(self, data: bytes) -> None:
-        with self.tmp.open("ab") as handle:
-            handle.write(data)
+    async def _written(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
 
     async def close(self) -> dict[str, Any]:
-        await self.flush()
-        await asyncio.to_thread(self.tmp.replace, self.path)
-        return {"records": self.records, "categories": self.categories}
+        block, self.buffer = bytes(self.buffer), bytearray()
+        await self._split(block)
+        await self._written()
+        await asyncio.to_thread(self._finish)
+        return {"records": self.splitter.records, "categories": self.splitter.received}
+
+    def _finish(self) -> None:
+        self.splitter.finish()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.tmp.rename(self.path)
 
     async def discard(self) -> None:
-        await asyncio.to_thread(self.tmp.unlink, True)
+        with contextlib.suppress(Exception):
+            await self._written()
+        await asyncio.to_thread(self._remove)
+
+    def _remove(self) -> None:
+        self.splitter.abandon()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class RemoteService:
@@ -102,11 +119,13 @@ class RemoteService:
         except DomainError as exc:
             raise Transient(f"no service token from identity: {exc.detail or exc.title}") from exc
 
-    async def export(self, body: dict[str, Any], destination: Path) -> dict[str, Any]:
-        """Stream the NDJSON answer into ``destination``; nothing is held in memory."""
+    async def export(
+        self, body: dict[str, Any], destination: Path, *, categories: set[str] | None = None
+    ) -> dict[str, Any]:
+        """Stream the NDJSON answer into the part ``destination``; nothing is held in memory."""
         headers = {**await self._headers(), "Content-Type": "application/json"}
         url = f"{self.caller.base_url}/internal/v1/subjects/export"
-        writer = PartWriter(destination)
+        writer = PartWriter(destination, categories=categories)
         await writer.open()
         try:
             async with self.caller.client.stream(
@@ -115,8 +134,9 @@ class RemoteService:
                 if response.status_code != 200:
                     await response.aread()
                     self._raise_for(response)
-                async for line in response.aiter_lines():
-                    await writer.add(line.encode())
+                async for chunk in response.aiter_bytes():
+                    await writer.add(chunk)
+            return await writer.close()
         except httpx.TimeoutException as exc:
             await writer.discard()
             raise Transient(f"{self.caller.name} did not answer in time") from exc
@@ -126,7 +146,6 @@ class RemoteService:
         except BaseException:
             await writer.discard()
             raise
-        return await writer.close()
 
     async def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -225,7 +225,7 @@ class Worker:
         action = TaskAction(task.action)
         if action is TaskAction.EXPORT:
             part = completion.part_path(self.app, request.id, task.service)
-            return await remote.export(body, part)
+            return await remote.export(body, part, categories=completion.selection(request))
         if action is TaskAction.ERASE:
             return await remote.call("erase", body)
         if action is TaskAction.RESTRICT:
@@ -247,11 +247,18 @@ class Worker:
         action = TaskAction(task.action)
         async with self.app.database.sessionmaker() as session, session.begin():
             if action is TaskAction.EXPORT:
-                writer = PartWriter(completion.part_path(self.app, request.id, task.service))
+                writer = PartWriter(
+                    completion.part_path(self.app, request.id, task.service),
+                    categories=completion.selection(request),
+                )
                 await writer.open()
-                async for line in own_data.export_lines(session, keys):
-                    await writer.add(line)
-                result = await writer.close()
+                try:
+                    async for line in own_data.export_lines(session, keys):
+                        await writer.add(line)
+                    result = await writer.close()
+                except BaseException:
+                    await writer.discard()
+                    raise
             elif action is TaskAction.ERASE:
                 result = await own_data.erase(session, keys, request_id=request.id, now=now)
             elif action is TaskAction.RESTRICT:
