@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 
 from libs.common.auth import (
     OptionalPrincipalDep,
@@ -61,6 +61,19 @@ async def get_collaborators(request: Request) -> Collaborators:
 
 
 CollaboratorsDep = Annotated[Collaborators, Depends(get_collaborators)]
+
+
+async def wake_worker_after_response(request: Request, background: BackgroundTasks) -> None:
+    """Tasks this request commits start at once in this process's worker instead of at its
+    next poll (up to ``worker_poll_seconds`` later). The wake-up runs after the response, so
+    after the commit (the session commits before the response is sent)."""
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        background.add_task(worker.wake)
+
+
+WakeWorkerDep = Annotated[None, Depends(wake_worker_after_response)]
+"""For routes that enqueue tasks (a verified request, an approved disclosure)."""
 
 
 @dataclass(frozen=True, slots=True)

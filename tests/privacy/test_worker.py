@@ -395,3 +395,35 @@ async def test_identity_or_shipping_down_never_fails_a_request(
     privacy.clock.advance(timedelta(minutes=20))
     await privacy.drain()
     assert (await privacy.get_request(created["id"]))["status"] == "completed"
+
+
+async def test_a_verified_request_starts_at_once_not_at_the_next_poll(
+    privacy_settings: PrivacySettings,
+    tmp_path: Path,
+    issuer: TokenIssuer,
+    downstreams: Downstreams,
+    clock: ManualClock,
+    smtp: tuple[str, Inbox],
+) -> None:
+    from tests.support.privacy_harness import privacy_test_settings
+
+    # A poll this long would fail the test: only the wake-up after the commit can start it.
+    settings = privacy_test_settings(
+        privacy_settings, tmp_path, worker_enabled=True, worker_poll_seconds=60
+    )
+    account = downstreams.identity.add_account(email="shop@example.nl")
+    async with (
+        isolated_databases(settings, tmp_path) as databases,
+        start_privacy(
+            settings, databases(), issuer=issuer, downstreams=downstreams, clock=clock, smtp=smtp
+        ) as harness,
+    ):
+        # Let every lane reach its wait first.
+        await asyncio.sleep(0.2)
+        created = await harness.request_as_account(account, type="access")
+        for _ in range(250):
+            body = await harness.get_request(created["id"])
+            if body["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert body["status"] == "completed"

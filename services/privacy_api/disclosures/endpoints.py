@@ -13,7 +13,7 @@ from libs.common.errors import problem_responses
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
-from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
+from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep, WakeWorkerDep
 from services.privacy_api.disclosures import repository, service
 from services.privacy_api.disclosures.schemas import (
     DisclosureCreate,
@@ -130,6 +130,7 @@ async def decide_disclosure(
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
+    _: WakeWorkerDep,
 ) -> DisclosureRead:
     disclosure = await service.decide(session, app, officer, disclosure_id, body, caller)
     exports = await repository.export_requests(session, [disclosure.id])

@@ -19,6 +19,7 @@ from services.privacy_api.context import (
     CollaboratorsDep,
     OfficerDep,
     PublicPrincipalDep,
+    WakeWorkerDep,
 )
 from services.privacy_api.models import RequestStatus, RequestType
 from services.privacy_api.requests import repository, service
@@ -99,6 +100,7 @@ async def create_request(
     app: CollaboratorsDep,
     caller: CallerDep,
     response: Response,
+    _: WakeWorkerDep,
 ) -> PrivacyRequestCreated:
     created = await service.create(session, app, principal, body, caller)
     response.headers["Location"] = f"/v1/privacy/requests/{created.request.id}"
@@ -119,6 +121,7 @@ async def verify_request(
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
+    _: WakeWorkerDep,
 ) -> PrivacyRequestRead:
     request = await service.verify(session, app, request_id, token, body.code, caller)
     tasks = await repository.tasks_of(session, [request.id])

@@ -65,7 +65,8 @@ class Worker:
             ServiceName.IDENTITY.value: RemoteService(app.identity, app.service_tokens),
             ServiceName.SHIPPING.value: RemoteService(app.shipping, app.service_tokens),
         }
-        self._wake = asyncio.Event()
+        self._lanes: list[asyncio.Event] = []
+        """One wake-up call per running lane."""
         self._maintained_at: datetime | None = None
         self._executing: set[uuid.UUID] = set()
         self._claims_uncertain = False
@@ -75,7 +76,9 @@ class Worker:
         return timedelta(seconds=self.app.settings.task_lease_seconds)
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look for due work now instead of at the next poll (a task was just committed)."""
+        for lane in self._lanes:
+            lane.set()
 
     # ----------------------------------------------------------------------------------------
 
@@ -160,7 +163,17 @@ class Worker:
         log.info("worker_stopped", owner=self.owner)
 
     async def _lane(self, stop: asyncio.Event, *, tasks_only: bool) -> None:
+        woken = asyncio.Event()
+        self._lanes.append(woken)
+        try:
+            await self._work(stop, woken, tasks_only=tasks_only)
+        finally:
+            self._lanes.remove(woken)
+
+    async def _work(self, stop: asyncio.Event, woken: asyncio.Event, *, tasks_only: bool) -> None:
         while not stop.is_set():
+            # Cleared before looking, not after: a wake-up during the look is not lost.
+            woken.clear()
             try:
                 if tasks_only:
                     busy = await self.run_one_task()
@@ -172,14 +185,14 @@ class Worker:
                 log.exception("worker_step_failed", owner=self.owner)
                 busy = False
             if busy:
-                # Another task may be due: let a resting lane look for it too.
-                self._wake.set()
+                # Another task may be due, or the request may be ready to close: let the
+                # resting lanes look too.
+                self.wake()
                 await asyncio.sleep(0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    _first(stop, self._wake), timeout=self.app.settings.worker_poll_seconds
+                    _first(stop, woken), timeout=self.app.settings.worker_poll_seconds
                 )
 
     async def _maybe_maintain(self) -> None:
