@@ -90,14 +90,16 @@ async def stream_rows(
     """The subject's rows of one table in id order, ``batch`` at a time, through one
     server-side cursor: one statement and at most one sort per table (keyset batches had sorted
     every remaining row again for each batch whenever the planner chose a bitmap scan, as it
-    does on fresh statistics). Plain rows, not ORM objects, which an export only reads."""
+    does on fresh statistics). Core rows through the session's connection, not ORM objects nor
+    the ORM's result machinery: an export only reads."""
     statement = (
         select(entry.table)
         .where(entry.link.in_(ids))
         .order_by(entry.model.id)
         .execution_options(yield_per=batch)
     )
-    result = await session.stream(statement)
+    connection = await session.connection()
+    result = await connection.stream(statement)
     async for rows in result.partitions(batch):
         yield rows
 

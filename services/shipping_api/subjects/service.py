@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import ColumnElement, Table, delete, exists, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from libs.common.db import uuid7
 from libs.common.errors import FieldError, ValidationFailed
@@ -164,17 +164,17 @@ def _category(table: Table) -> str:
 
 
 async def _stream(
-    session: AsyncSession, model: Any, condition: ColumnElement[bool], size: int
+    connection: AsyncConnection, model: Any, condition: ColumnElement[bool], size: int
 ) -> AsyncIterator[Sequence[Any]]:
     """Rows matching ``condition`` in id order, ``size`` at a time, through one server-side
     cursor: one statement (and at most one sort) per table however many rows, where keyset
     batches had run one statement per batch and, with an OR of lookups or fresh statistics,
-    sorted every remaining row again each time. Plain rows, not ORM objects: an export only
-    reads."""
+    sorted every remaining row again each time. Core rows, not ORM objects (nor the ORM's
+    result machinery): an export only reads."""
     statement = (
         select(_table(model)).where(condition).order_by(model.id).execution_options(yield_per=size)
     )
-    result = await session.stream(statement)
+    result = await connection.stream(statement)
     async for rows in result.partitions(size):
         yield rows
 
@@ -183,16 +183,17 @@ async def export_subject(
     sessionmaker: async_sessionmaker[AsyncSession], keys: SubjectKeys
 ) -> AsyncIterator[bytes]:
     """NDJSON, streamed in blocks of lines: every row held about the subject, secrets withheld.
-    One session throughout: the cursors and the per-batch lookups share its connection."""
+    One connection throughout: the cursors and the per-batch lookups share it."""
     shipments = _table(Shipment)
     async with sessionmaker() as session:
-        async for batch in _stream(session, Shipment, keys.shipments(), SHIPMENT_BATCH):
+        connection = await session.connection()
+        async for batch in _stream(connection, Shipment, keys.shipments(), SHIPMENT_BATCH):
             yield export_lines(_category(shipments), shipments, batch)
             ids = [row.id for row in batch]
             for model in (Parcel, ShipmentEvent, SupportNote, SupportAccess):
                 table = _table(model)
                 rows = (
-                    await session.execute(
+                    await connection.execute(
                         select(table).where(model.shipment_id.in_(ids)).order_by(model.id)
                     )
                 ).all()
@@ -203,7 +204,7 @@ async def export_subject(
             for owner in owned:
                 table = _table(owner)
                 async for rows in _stream(
-                    session, owner, owner.account_id == account, STREAM_BATCH
+                    connection, owner, owner.account_id == account, STREAM_BATCH
                 ):
                     yield export_lines(_category(table), table, rows)
         restrictions = keys.restriction_rows()
@@ -215,7 +216,7 @@ async def export_subject(
                 )
             )
             table = _table(SubjectRestriction)
-            async for rows in _stream(session, SubjectRestriction, condition, STREAM_BATCH):
+            async for rows in _stream(connection, SubjectRestriction, condition, STREAM_BATCH):
                 yield export_lines(_category(table), table, rows)
 
 
