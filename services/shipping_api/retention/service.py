@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.idempotency import purge_expired_keys
@@ -19,7 +19,11 @@ from services.shipping_api.models import (
     Shipment,
     WebhookDelivery,
 )
-from services.shipping_api.recipients.erasure import erase_shipments
+from services.shipping_api.recipients.erasure import (
+    SHIPMENTS,
+    erase_dependents,
+    erased_recipient_values,
+)
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.webhooks.outbox import DeliveryState
 
@@ -42,34 +46,48 @@ async def purge_expired_recipients(
     batch_size: int = 1000,
 ) -> PurgeReport:
     """Erase recipients whose shipment reached a final status more than ``retention_days``
-    ago. Each batch is its own short transaction; running it again finds nothing to do."""
+    ago. Each batch is its own short transaction that locks only its own rows; running it
+    again finds nothing to do."""
     cutoff = now - timedelta(days=retention_days)
     report = PurgeReport()
+    values = erased_recipient_values(now)
     # Keyset: each batch starts after the last one's (final_at, id). Starting from the oldest
     # again would step over every index entry the earlier batches left dead (a quadratic walk).
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
+        due = select(Shipment.id).where(
+            Shipment.final_at <= cutoff,
+            Shipment.final_at.is_not(None),
+            Shipment.recipient_erased_at.is_(None),
+        )
+        if after is not None:
+            due = due.where(tuple_(Shipment.final_at, Shipment.id) > after)
+        # One statement picks and erases the batch; the rows are locked as they are picked
+        # (FOR UPDATE, on PostgreSQL), so a row a privacy request erases meanwhile is passed
+        # over and the batch is still full while due rows remain.
+        batch = (
+            due.order_by(Shipment.final_at, Shipment.id)
+            .limit(batch_size)
+            .with_for_update()
+            .scalar_subquery()
+        )
         async with sessionmaker() as session:
-            due = select(Shipment.id, Shipment.final_at).where(
-                Shipment.final_at <= cutoff,
-                Shipment.final_at.is_not(None),
-                Shipment.recipient_erased_at.is_(None),
-            )
-            if after is not None:
-                due = due.where(tuple_(Shipment.final_at, Shipment.id) > after)
             rows = (
                 await session.execute(
-                    due.order_by(Shipment.final_at, Shipment.id).limit(batch_size)
+                    update(SHIPMENTS)
+                    .where(SHIPMENTS.c.id.in_(batch), SHIPMENTS.c.recipient_erased_at.is_(None))
+                    .values(**values)
+                    .returning(SHIPMENTS.c.final_at, SHIPMENTS.c.id)
                 )
             ).all()
             if not rows:
                 return report
             ids = [row.id for row in rows]
-            after = (rows[-1].final_at, rows[-1].id)
-            erased = await erase_shipments(session, ids, now=now)
+            erased = {Shipment.__tablename__: len(ids)} | await erase_dependents(session, ids)
             await session.commit()
+        after = max((row.final_at, row.id) for row in rows)
         report.batches += 1
-        report.shipments += erased.get("shipments", 0)
+        report.shipments += len(ids)
         for table, count in erased.items():
             report.erased[table] = report.erased.get(table, 0) + count
         if len(ids) < batch_size:
