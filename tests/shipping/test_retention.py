@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from libs.common.db import Database, create_engine, uuid7
-from services.shipping_api.models import Shipment, ShipmentEvent
+from services.shipping_api.models import IdempotencyKey, Shipment, ShipmentEvent
+from services.shipping_api.recipients.erasure import erase_shipments
 from services.shipping_api.retention.service import purge_expired_recipients, run_retention
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.tracking_codes import new_tracking_code
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_carriers import carrier_event, push_event
+from tests.support.shipping_factories import shipment_body
 
 
 async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
@@ -107,6 +109,36 @@ async def test_purge_is_idempotent_and_works_in_batches(shipping: Shipping) -> N
             select(func.count()).select_from(Shipment).where(Shipment.recipient_name.is_not(None))
         )
     assert remaining == 0
+
+
+async def test_purge_drops_stored_answers_and_leaves_earlier_erasures_alone(
+    shipping: Shipping,
+) -> None:
+    keyed = await shipping.client.post(
+        "/v1/shipments",
+        json=shipment_body(reference="KEYED-1"),
+        headers={**shipping.headers, "Idempotency-Key": "order-1"},
+    )
+    assert keyed.status_code == 201
+    already = await shipping.create(reference="ERASED-1")
+    for shipment in (keyed.json(), already):
+        await deliver(shipping, shipment)
+    shipping.clock.advance(timedelta(days=50))
+    erased_at = shipping.clock.now()
+    async with shipping.session() as session:
+        await erase_shipments(session, [uuid.UUID(str(already["id"]))], now=erased_at)
+        await session.commit()
+    shipping.clock.advance(timedelta(days=41))
+
+    report = await purge_expired_recipients(
+        shipping.database.sessionmaker, now=shipping.clock.now(), retention_days=90
+    )
+
+    assert report.shipments == 1
+    assert report.erased["idempotency_keys"] == 1
+    assert (await shipping.stored(str(already["id"]))).recipient_erased_at == erased_at
+    async with shipping.session() as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
 
 
 async def test_longer_configured_retention_keeps_data_longer(shipping: Shipping) -> None:

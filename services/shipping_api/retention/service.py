@@ -64,18 +64,25 @@ async def purge_expired_recipients(
             due = due.where(tuple_(Shipment.final_at, Shipment.id) > after)
         # One statement picks and erases the batch; the rows are locked as they are picked
         # (FOR UPDATE, on PostgreSQL), so a row a privacy request erases meanwhile is passed
-        # over and the batch is still full while due rows remain.
+        # over and the batch is still full while due rows remain. MATERIALIZED: as a plain
+        # IN subquery PostgreSQL may run the pick again for every row it checks, and each
+        # run then passes over the rows just erased and locks the next ones (the whole
+        # table in one statement).
         batch = (
             due.order_by(Shipment.final_at, Shipment.id)
             .limit(batch_size)
             .with_for_update()
-            .scalar_subquery()
+            .cte("batch")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         async with sessionmaker() as session:
             rows = (
                 await session.execute(
                     update(SHIPMENTS)
-                    .where(SHIPMENTS.c.id.in_(batch), SHIPMENTS.c.recipient_erased_at.is_(None))
+                    .where(
+                        SHIPMENTS.c.id.in_(select(batch.c.id)),
+                        SHIPMENTS.c.recipient_erased_at.is_(None),
+                    )
                     .values(**values)
                     .returning(SHIPMENTS.c.final_at, SHIPMENTS.c.id)
                 )
