@@ -355,6 +355,8 @@ class OutboxMail(UUIDPrimaryKey, Base):
     __tablename__ = "mail_outbox"
     __table_args__ = (
         Index("ix_mail_outbox_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),
+        # An account's export and erasure, and the cascade of its deletion.
+        Index("ix_mail_outbox_account_id_id", "account_id", "id"),
         {"info": table_info(TableErasure.DELETE)},
     )
 
