@@ -32,9 +32,11 @@ DIRECT_READ_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A connection the server shut down while it was idle (a restart) fails its next read so.
+    asyncpg.InternalClientError,
 )
 """What a direct read can fail with when the database is unavailable; the caller then goes
-the ordinary way, which answers 503 as every other route does."""
+the ordinary way, which answers as every other route does (503 while it is away)."""
 
 
 class DirectStatement:
@@ -103,7 +105,7 @@ class DirectReads:
             rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
             return rows
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._connect(bind)
+            connection = self._idle_connection() or await self._connect(bind)
             try:
                 rows = await connection.fetch(statement.sql, *arguments)
             except BaseException:
@@ -127,6 +129,16 @@ class DirectReads:
         )
         self._open += 1
         return connection
+
+    def _idle_connection(self) -> asyncpg.Connection | None:
+        """The most recently used idle connection still open (one the server closed is
+        dropped)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():
+                return connection
+            self._discard(connection)
+        return None
 
     def _discard(self, connection: asyncpg.Connection) -> None:
         self._open -= 1

@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import update
 
@@ -176,3 +177,27 @@ async def test_a_committed_shipment_is_read_through_the_pool(
             assert shipping.app.state.direct_reads.size == 1
         finally:
             await delete_account_rows(shipping.database, shipping.account_id)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionResetError("connection reset by peer"),
+        asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+    ],
+    ids=["reset", "stale-connection", "shutting-down"],
+)
+async def test_a_failed_direct_read_is_answered_by_the_route(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """A database restart breaks direct reads first; the route then answers as it would."""
+    created = await shipping.create()
+
+    async def failing(self: DirectReads, statement: Any, params: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(DirectReads, "fetch", failing)
+    response = await shipping.client.get(f"/v1/shipments/{created['id']}", headers=shipping.headers)
+    assert response.status_code == 200
+    assert response.json() == await expected_document(shipping, created["id"])
