@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
+import time
 import uuid
 
+import pytest
 from pypdf import PdfReader
 
+from services.shipping_api.labels import endpoints as label_endpoints
+from services.shipping_api.labels.model import Label
+from services.shipping_api.labels.render_pdf import render_pdf
 from tests.shipping.conftest import Shipping
 
 A6_POINTS = (297.6, 419.5)
@@ -161,3 +168,32 @@ async def test_label_of_unknown_shipment_is_404(shipping: Shipping) -> None:
         f"/v1/shipments/{uuid.uuid4()}/label", headers=shipping.headers
     )
     assert response.status_code == 404
+
+
+async def test_rendering_a_label_batch_does_not_hold_up_other_requests(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of 500 shipments' labels is a good part of a second of CPU; the process keeps
+    answering meanwhile (rendering runs in a worker thread, not on the event loop)."""
+    body = await shipping.create()
+    render_seconds = 0.5
+
+    def slow_render(labels: list[Label]) -> bytes:
+        time.sleep(render_seconds)  # stands in for CPU-bound rendering
+        return render_pdf(labels)
+
+    monkeypatch.setattr(label_endpoints, "render_pdf", slow_render)
+    ticks: list[float] = []
+    printing = asyncio.create_task(
+        shipping.client.post(
+            "/v1/labels", json={"shipment_ids": [body["id"]]}, headers=shipping.headers
+        )
+    )
+    while not printing.done():
+        ticks.append(time.monotonic())
+        await asyncio.sleep(0.01)
+    response = await printing
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    longest_pause = max(later - earlier for earlier, later in itertools.pairwise(ticks))
+    assert longest_pause < render_seconds / 2
