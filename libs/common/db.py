@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import stamina
 import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
-from sqlalchemy import JSON, MetaData, Uuid, event
+from sqlalchemy import JSON, ColumnElement, MetaData, Uuid, any_, bindparam, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, QueryableAttribute, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -51,6 +51,19 @@ def uuid7() -> uuid.UUID:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def among(
+    session: AsyncSession,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    ids: Sequence[uuid.UUID],
+) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``. On PostgreSQL the ids travel as one ``uuid[]`` parameter:
+    an IN list of a thousand parameters cost more Python time to render per statement than the
+    statement took (decision 0703); elsewhere an IN list."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))
+    return column.in_(ids)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from starlette.responses import Response
 
-from libs.common.db import UTCDateTime, UUIDPrimaryKey
+from libs.common.db import UTCDateTime, UUIDPrimaryKey, among
 from libs.common.errors import Conflict, ValidationFailed
 from libs.common.pii import PiiCategory, pii
 
@@ -340,6 +340,8 @@ async def forget_keys(
         result = await session.execute(delete(model).where(model.scope == scope))
         deleted += int(getattr(result, "rowcount", 0) or 0)
     if resource_ids:
-        result = await session.execute(delete(model).where(model.resource_id.in_(resource_ids)))
+        result = await session.execute(
+            delete(model).where(among(session, model.resource_id, resource_ids))
+        )
         deleted += int(getattr(result, "rowcount", 0) or 0)
     return deleted

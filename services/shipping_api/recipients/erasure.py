@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, delete, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.db import among
+from libs.common.idempotency import forget_keys
 from libs.common.pii import erasure_values
 from services.shipping_api.models import (
     IdempotencyKey,
@@ -37,7 +38,6 @@ CHILD_TABLES: tuple[tuple[Table, str], ...] = (
     (_table(SupportAccess), "shipment_id"),
     (_table(WebhookDelivery), "shipment_id"),
 )
-IDEMPOTENCY_KEYS = _table(IdempotencyKey)
 
 
 def _rowcount(result: object) -> int:
@@ -47,16 +47,6 @@ def _rowcount(result: object) -> int:
 def erased_recipient_values(now: datetime) -> dict[str, Any]:
     """What an erased shipment's columns are set to."""
     return erasure_values(SHIPMENTS) | {"recipient_erased_at": now, "updated_at": now}
-
-
-def _among(
-    session: AsyncSession, column: ColumnElement[uuid.UUID], ids: list[uuid.UUID]
-) -> ColumnElement[bool]:
-    # On PostgreSQL the ids travel as one uuid[] parameter: an IN list of a thousand
-    # parameters cost more Python time to render per statement than the statement took.
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(column.type)))
-    return column.in_(ids)
 
 
 async def erase_dependents(
@@ -72,17 +62,15 @@ async def erase_dependents(
             continue
         result = await session.execute(
             update(table)
-            .where(_among(session, table.c[column], ids))
+            .where(among(session, table.c[column], ids))
             .values(**child_values)
             .execution_options(synchronize_session=False)
         )
         erased[str(table.name)] = _rowcount(result)
-    # Stored first responses of creates may hold the recipient (forget_keys' work, with the
-    # ids as one parameter).
-    result = await session.execute(
-        delete(IDEMPOTENCY_KEYS).where(_among(session, IDEMPOTENCY_KEYS.c.resource_id, ids))
+    # Stored first responses of creates may hold the recipient.
+    erased[IdempotencyKey.__tablename__] = await forget_keys(
+        session, IdempotencyKey, resource_ids=ids
     )
-    erased[str(IDEMPOTENCY_KEYS.name)] = _rowcount(result)
     return erased
 
 
@@ -95,7 +83,7 @@ async def erase_shipments(
     ids = list(shipment_ids)
     result = await session.execute(
         update(SHIPMENTS)
-        .where(_among(session, SHIPMENTS.c.id, ids), SHIPMENTS.c.recipient_erased_at.is_(None))
+        .where(among(session, SHIPMENTS.c.id, ids), SHIPMENTS.c.recipient_erased_at.is_(None))
         .values(**erased_recipient_values(now))
         .execution_options(synchronize_session=False)
     )
