@@ -19,12 +19,13 @@ import re
 from typing import Any
 
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from libs.common.auth import Principal
 from libs.common.auth import Scope as CredentialScope
 from libs.common.driver import DIRECT_READ_ERRORS, DirectReads, DirectStatement
 from libs.common.logging import get_logger
+from libs.common.prerouting import PreRoutingAnswers
 from services.shipping_api.shipments.access import REASON_HEADER
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.endpoints import router as shipments_router
@@ -47,22 +48,11 @@ _READ = CredentialScope.SHIPMENTS_READ.value
 log = get_logger("shipments.fastpath")
 
 
-class DirectShipmentReads:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class DirectShipmentReads(PreRoutingAnswers):
+    prefix = PREFIX
+    route = ROUTE
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope["query_string"]
-            and scope["path"].startswith(PREFIX)
-            and await self._answered(scope, send)
-        ):
-            return
-        await self.app(scope, receive, send)
-
-    async def _answered(self, scope: Scope, send: Send) -> bool:
+    async def answer(self, scope: Scope, send: Send) -> bool:
         shipment_id = scope["path"][len(PREFIX) :]
         if not _CANONICAL_UUID.fullmatch(shipment_id):
             return False
@@ -86,17 +76,5 @@ class DirectShipmentReads:
             return False
         if not rows:
             return False
-        body = shipment_document(rows)
-        scope["route"] = ROUTE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await self.send_json(scope, send, shipment_document(rows))
         return True

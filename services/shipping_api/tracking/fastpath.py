@@ -11,8 +11,9 @@ always, 429 included.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
+from libs.common.prerouting import PreRoutingAnswers
 from libs.common.ratelimit import RateLimiter
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.tracking_codes import normalise_tracking_code
@@ -27,22 +28,11 @@ ROUTE = next(
 )
 
 
-class CachedTrackingAnswers:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class CachedTrackingAnswers(PreRoutingAnswers):
+    prefix = PREFIX
+    route = ROUTE
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope["query_string"]
-            and scope["path"].startswith(PREFIX)
-            and await self._answered_from_cache(scope, send)
-        ):
-            return
-        await self.app(scope, receive, send)
-
-    async def _answered_from_cache(self, scope: Scope, send: Send) -> bool:
+    async def answer(self, scope: Scope, send: Send) -> bool:
         state = scope["app"].state
         cache: TrackingCache | None = getattr(state, "tracking_cache", None)
         typed = scope["path"][len(PREFIX) :]
@@ -55,16 +45,5 @@ class CachedTrackingAnswers:
         client = request_state.get("client_ip") or (scope.get("client") or ("unknown",))[0]
         if await limiter.hit(settings.tracking_rate_limit, "tracking", client):
             return False  # the route counts nothing more and answers 429 with Retry-After
-        scope["route"] = ROUTE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await self.send_json(scope, send, body)
         return True
