@@ -72,37 +72,39 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
             **{k: v for k, v in os.environ.items() if k.startswith("BENCHENV_")},
         }
         env = {k.removeprefix("BENCHENV_"): v for k, v in env.items()}
-        with (
-            running_stack(
-                Path(tmp),
-                # A database of this run's own: two runs side by side must not drop each other's.
-                suffix=f"bench_{os.getpid()}",
-                extra_env=env,
-                postgres_url=BENCH_POSTGRES_URL,
-            ) as stack,
-            httpx.Client(base_url=stack.gateway_url, timeout=60.0) as client,
-        ):
-            holder = register_and_login(client)
-            _, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
-            platform = BenchPlatform(stack=stack, holder=holder, api_key=key)
-            items = [shipment_payload() for _ in range(lookups)]
-            response = client.post(
-                "/v1/shipments/bulk", json={"shipments": items}, headers=platform.key_header
-            )
-            response.raise_for_status()
-            platform.shipments = [
-                {**r["shipment"], "postcode": items[i]["recipient"]["postcode"]}
-                for i, r in enumerate(response.json()["results"])
-            ]
-            try:
+        # The run's database goes with it, however the run ends (a purge leaves a million rows).
+        database_url: str | None = None
+        try:
+            with (
+                running_stack(
+                    Path(tmp),
+                    # A database of this run's own: runs side by side must not drop each other's.
+                    suffix=f"bench_{os.getpid()}",
+                    extra_env=env,
+                    postgres_url=BENCH_POSTGRES_URL,
+                ) as stack,
+                httpx.Client(base_url=stack.gateway_url, timeout=60.0) as client,
+            ):
+                database_url = stack.env["SHIPPING_DATABASE_URL"]
+                holder = register_and_login(client)
+                _, key = issue_api_key(client, holder, "shipments:read", "shipments:write")
+                platform = BenchPlatform(stack=stack, holder=holder, api_key=key)
+                items = [shipment_payload() for _ in range(lookups)]
+                response = client.post(
+                    "/v1/shipments/bulk", json={"shipments": items}, headers=platform.key_header
+                )
+                response.raise_for_status()
+                platform.shipments = [
+                    {**r["shipment"], "postcode": items[i]["recipient"]["postcode"]}
+                    for i, r in enumerate(response.json()["results"])
+                ]
                 yield platform
-            finally:
-                stack_database = platform.database_url
-        asyncio.run(_drop_database(stack_database))
+        finally:
+            if database_url is not None:
+                asyncio.run(_drop_database(database_url))
 
 
 async def _drop_database(url: str) -> None:
-    """The run's database goes with it (a purge run leaves a million rows behind)."""
     admin, _, name = url.rpartition("/")
     engine = create_async_engine(f"{admin}/postgres", isolation_level="AUTOCOMMIT")
     try:
