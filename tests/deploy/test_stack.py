@@ -192,10 +192,21 @@ class Stack:
     # -- what compose gives a container, moved to this machine --------------------------------
 
     def _file(self, name: str, value: str) -> str:
+        """A file the processes read at start; every ``env_for`` call writes it again.
+
+        Replaced whole and only when its contents change: a process starting while the next
+        one's environment is prepared must never read it half-written (an emptied URL file
+        once made a service open a database path that does not exist).
+        """
         directory = self.base / "host"
         directory.mkdir(exist_ok=True)
-        (directory / name).write_text(value + "\n")
-        return str(directory / name)
+        path = directory / name
+        contents = value + "\n"
+        if not path.exists() or path.read_text() != contents:
+            staged = directory / f".{name}.new"
+            staged.write_text(contents)
+            staged.replace(path)
+        return str(path)
 
     def _host_specific(self, service: str, env: dict[str, str]) -> dict[str, str]:
         host: dict[str, str] = {
