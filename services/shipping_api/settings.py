@@ -26,6 +26,8 @@ class ShippingSettings(BaseServiceSettings):
     elsewhere a scheduled ``python -m services.shipping_api purge`` (a CronJob) does it."""
     purge_interval_seconds: float = Field(3600.0, gt=0, le=86_400)
     purge_batch_size: int = Field(1000, ge=1, le=50_000)
+    purge_concurrency: int = Field(2, ge=1, le=8)
+    """Sessions erasing batches side by side; SQLite has one writer, so it always uses one."""
 
     blind_index_key: str = ""
     """Key of the keyed blind index over recipients' e-mail and phone (HMAC-SHA256)."""

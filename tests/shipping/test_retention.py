@@ -17,9 +17,16 @@ from services.shipping_api.recipients.erasure import erase_shipments
 from services.shipping_api.retention.service import purge_expired_recipients, run_retention
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.tracking_codes import new_tracking_code
-from tests.shipping.conftest import Shipping
+from tests.shipping.conftest import (
+    Shipping,
+    delete_account_rows,
+    settings_for,
+    start_shipping,
+)
+from tests.support.db import on_postgres
 from tests.support.shipping_carriers import carrier_event, push_event
 from tests.support.shipping_factories import shipment_body
+from tests.support.tokens import TokenIssuer
 
 
 async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
@@ -109,6 +116,43 @@ async def test_purge_is_idempotent_and_works_in_batches(shipping: Shipping) -> N
             select(func.count()).select_from(Shipment).where(Shipment.recipient_name.is_not(None))
         )
     assert remaining == 0
+
+
+@pytest.mark.skipif(
+    not on_postgres(), reason="SQLite has one writer: the purge always uses one session there"
+)
+async def test_sessions_side_by_side_erase_each_due_recipient_once(
+    shipping_settings: ShippingSettings, issuer: TokenIssuer
+) -> None:
+    # Sessions side by side need connections of their own: a committed database.
+    async with start_shipping(settings_for(shipping_settings), issuer, committed=True) as shipping:
+        try:
+            due = [await shipping.create(reference=f"DUE-{i}") for i in range(7)]
+            for shipment in due:
+                await deliver(shipping, shipment)
+            shipping.clock.advance(timedelta(days=60))
+            kept = await shipping.create(reference="KEPT-1")
+            await deliver(shipping, kept)
+            shipping.clock.advance(timedelta(days=31))
+
+            report = await purge_expired_recipients(
+                shipping.database.sessionmaker,
+                now=shipping.clock.now(),
+                retention_days=90,
+                batch_size=2,
+                concurrency=3,
+            )
+
+            assert report.shipments == 7
+            assert report.batches == 4
+            # Every status event of an erased shipment lost its place name, once.
+            assert report.erased["shipment_events"] == 7 * 4
+            for shipment in due:
+                assert (await shipping.stored(str(shipment["id"]))).recipient_name is None
+            assert (await shipping.stored(str(kept["id"]))).recipient_name == "Jan Jansen"
+            assert await purge(shipping) == 0
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)
 
 
 async def test_purge_drops_stored_answers_and_leaves_earlier_erasures_alone(

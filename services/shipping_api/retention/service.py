@@ -4,6 +4,7 @@ set-based in batches; counts stay (postcode area, country, status, dates), names
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from libs.common.db import among
 from libs.common.idempotency import purge_expired_keys
 from libs.common.request_log import purge_expired_request_log
 from services.shipping_api.models import (
@@ -44,61 +46,82 @@ async def purge_expired_recipients(
     now: datetime,
     retention_days: int,
     batch_size: int = 1000,
+    concurrency: int = 1,
 ) -> PurgeReport:
     """Erase recipients whose shipment reached a final status more than ``retention_days``
     ago. Each batch is its own short transaction that locks only its own rows; running it
-    again finds nothing to do."""
+    again finds nothing to do.
+
+    Batches are picked one after another in key order and written by ``concurrency`` sessions
+    side by side, so the database erases one batch while the next is being picked and written
+    (decision 0706)."""
     cutoff = now - timedelta(days=retention_days)
     report = PurgeReport()
     values = erased_recipient_values(now)
-    # Keyset: each batch starts after the last one's (final_at, id). Starting from the oldest
-    # again would step over every index entry the earlier batches left dead (a quadratic walk).
+    due = (
+        Shipment.final_at <= cutoff,
+        Shipment.final_at.is_not(None),
+        Shipment.recipient_erased_at.is_(None),
+    )
+    picking = asyncio.Lock()
+    # Keyset: each pick starts after the last one's (final_at, id). Starting from the oldest
+    # again would step over every index entry the earlier batches left dead (a quadratic walk),
+    # and over the rows another session is erasing.
     after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        due = select(Shipment.id).where(
-            Shipment.final_at <= cutoff,
-            Shipment.final_at.is_not(None),
-            Shipment.recipient_erased_at.is_(None),
-        )
-        if after is not None:
-            due = due.where(tuple_(Shipment.final_at, Shipment.id) > after)
-        # One statement picks and erases the batch; the rows are locked as they are picked
-        # (FOR UPDATE, on PostgreSQL), so a row a privacy request erases meanwhile is passed
-        # over and the batch is still full while due rows remain. MATERIALIZED: as a plain
-        # IN subquery PostgreSQL may run the pick again for every row it checks, and each
-        # run then passes over the rows just erased and locks the next ones (the whole
-        # table in one statement).
-        batch = (
-            due.order_by(Shipment.final_at, Shipment.id)
-            .limit(batch_size)
-            .with_for_update()
-            .cte("batch")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        async with sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    update(SHIPMENTS)
-                    .where(
-                        SHIPMENTS.c.id.in_(select(batch.c.id)),
-                        SHIPMENTS.c.recipient_erased_at.is_(None),
+    exhausted = False
+
+    async def pick() -> list[uuid.UUID]:
+        nonlocal after, exhausted
+        async with picking:
+            if exhausted:
+                return []
+            query = select(Shipment.final_at, Shipment.id).where(*due)
+            if after is not None:
+                query = query.where(tuple_(Shipment.final_at, Shipment.id) > after)
+            async with sessionmaker() as session:
+                rows = (
+                    await session.execute(
+                        query.order_by(Shipment.final_at, Shipment.id).limit(batch_size)
                     )
-                    .values(**values)
-                    .returning(SHIPMENTS.c.final_at, SHIPMENTS.c.id)
-                )
-            ).all()
-            if not rows:
-                return report
-            ids = [row.id for row in rows]
-            erased = {Shipment.__tablename__: len(ids)} | await erase_dependents(session, ids)
-            await session.commit()
-        after = max((row.final_at, row.id) for row in rows)
-        report.batches += 1
-        report.shipments += len(ids)
-        for table, count in erased.items():
-            report.erased[table] = report.erased.get(table, 0) + count
-        if len(ids) < batch_size:
-            return report
+                ).all()
+            exhausted = len(rows) < batch_size
+            if rows:
+                after = (rows[-1].final_at, rows[-1].id)
+            return [row.id for row in rows]
+
+    async def erase() -> None:
+        while ids := await pick():
+            async with sessionmaker() as session:
+                # The due conditions again: PostgreSQL re-checks them on each row once it holds
+                # the row's lock, so a row a privacy request erased since the pick is passed over.
+                erased_ids = (
+                    await session.scalars(
+                        update(SHIPMENTS)
+                        .where(
+                            among(session, SHIPMENTS.c.id, ids),
+                            SHIPMENTS.c.final_at <= cutoff,
+                            SHIPMENTS.c.recipient_erased_at.is_(None),
+                        )
+                        .values(**values)
+                        .returning(SHIPMENTS.c.id)
+                    )
+                ).all()
+                erased = {Shipment.__tablename__: len(erased_ids)}
+                if erased_ids:
+                    erased |= await erase_dependents(session, erased_ids)
+                await session.commit()
+            report.batches += 1
+            report.shipments += len(erased_ids)
+            for table, count in erased.items():
+                report.erased[table] = report.erased.get(table, 0) + count
+
+    if concurrency <= 1:
+        await erase()
+    else:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(erase())
+    return report
 
 
 async def purge_delivery_log(
@@ -126,6 +149,7 @@ async def run_retention(
         now=now,
         retention_days=settings.recipient_retention_days,
         batch_size=settings.purge_batch_size,
+        concurrency=1 if settings.is_sqlite else settings.purge_concurrency,
     )
     report.webhook_deliveries = await purge_delivery_log(
         sessionmaker, now=now, retention_days=settings.webhook_log_retention_days
