@@ -16,7 +16,17 @@ from typing import Annotated, Any, TypeVar
 import stamina
 import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
-from sqlalchemy import JSON, ColumnElement, MetaData, Uuid, any_, bindparam, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    MetaData,
+    Row,
+    Select,
+    Uuid,
+    any_,
+    bindparam,
+    event,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
@@ -64,6 +74,19 @@ def among(
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))
     return column.in_(ids)
+
+
+async def stream_batches(
+    connection: AsyncConnection, statement: Select[Any], size: int
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The rows of ``statement``, ``size`` at a time, through one server-side cursor: one
+    statement and at most one sort however many rows (keyset batches run one statement per
+    batch, and with a bitmap scan, as the planner picks on fresh statistics, sort every
+    remaining row again each time). Core rows, not ORM objects nor the ORM's result machinery:
+    for reads that only pass rows on, such as access exports."""
+    result = await connection.stream(statement.execution_options(yield_per=size))
+    async for rows in result.partitions(size):
+        yield rows
 
 
 class UTCDateTime(TypeDecorator[datetime]):

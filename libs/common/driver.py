@@ -4,8 +4,8 @@ cost more than the query itself.
 Measured on ``GET /v1/shipments/{id}``: checking out a session, loading ORM objects, committing
 and closing took about half of the request's CPU time; the two-table read itself a fraction.
 A :class:`DirectStatement` is a SQLAlchemy Core ``select`` compiled once for asyncpg (so the
-SQL is still written, and checked, in SQLAlchemy) and :class:`DirectReads` runs it on a small
-asyncpg pool of its own, with prepared statements cached per connection.
+SQL is still written, and checked, in SQLAlchemy) and :class:`DirectReads` runs it on a few
+asyncpg connections of its own, with prepared statements cached per connection.
 
 Only on PostgreSQL: elsewhere :meth:`DirectReads.fetch` answers ``None`` and the caller goes
 the ordinary way. Tests that run the app inside one rolled-back connection read through that

@@ -11,6 +11,7 @@ from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.db import stream_batches
 from libs.common.pii import TableErasure, table_erasure
 from services.identity_api.models import (
     Account,
@@ -87,20 +88,9 @@ async def matching_account_ids(
 async def stream_rows(
     session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 2000
 ) -> AsyncIterator[Sequence[Any]]:
-    """The subject's rows of one table in id order, ``batch`` at a time, through one
-    server-side cursor: one statement and at most one sort per table (keyset batches had sorted
-    every remaining row again for each batch whenever the planner chose a bitmap scan, as it
-    does on fresh statistics). Core rows through the session's connection, not ORM objects nor
-    the ORM's result machinery: an export only reads."""
-    statement = (
-        select(entry.table)
-        .where(entry.link.in_(ids))
-        .order_by(entry.model.id)
-        .execution_options(yield_per=batch)
-    )
-    connection = await session.connection()
-    result = await connection.stream(statement)
-    async for rows in result.partitions(batch):
+    """The subject's rows of one table in id order, ``batch`` at a time (``stream_batches``)."""
+    statement = select(entry.table).where(entry.link.in_(ids)).order_by(entry.model.id)
+    async for rows in stream_batches(await session.connection(), statement, batch):
         yield rows
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Table, delete, exists, false, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from libs.common.db import uuid7
+from libs.common.db import among, stream_batches, uuid7
 from libs.common.errors import FieldError, ValidationFailed
 from libs.common.idempotency import forget_keys
 from libs.common.pii import erasure_values, export_lines, retained_fields
@@ -163,20 +163,12 @@ def _category(table: Table) -> str:
     return CATEGORY.get(table.name, table.name)
 
 
-async def _stream(
+def _stream(
     connection: AsyncConnection, model: Any, condition: ColumnElement[bool], size: int
 ) -> AsyncIterator[Sequence[Any]]:
-    """Rows matching ``condition`` in id order, ``size`` at a time, through one server-side
-    cursor: one statement (and at most one sort) per table however many rows, where keyset
-    batches had run one statement per batch and, with an OR of lookups or fresh statistics,
-    sorted every remaining row again each time. Core rows, not ORM objects (nor the ORM's
-    result machinery): an export only reads."""
-    statement = (
-        select(_table(model)).where(condition).order_by(model.id).execution_options(yield_per=size)
-    )
-    result = await connection.stream(statement)
-    async for rows in result.partitions(size):
-        yield rows
+    """Rows matching ``condition`` in id order, ``size`` at a time (``stream_batches``)."""
+    statement = select(_table(model)).where(condition).order_by(model.id)
+    return stream_batches(connection, statement, size)
 
 
 async def export_subject(
@@ -194,7 +186,9 @@ async def export_subject(
                 table = _table(model)
                 rows = (
                     await connection.execute(
-                        select(table).where(model.shipment_id.in_(ids)).order_by(model.id)
+                        select(table)
+                        .where(among(session, model.shipment_id, ids))
+                        .order_by(model.id)
                     )
                 ).all()
                 yield export_lines(_category(table), table, rows)
