@@ -3,10 +3,20 @@ other services read the effective consent through the internal route."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
 
 from libs.common.auth import Role, ServiceScope
-from tests.support.privacy_harness import Privacy
+from services.privacy_api.consents import service as consents
+from services.privacy_api.consents.schemas import ConsentDecision
+from services.privacy_api.models import Consent, ConsentEvent, ConsentPurpose, ConsentSource
+from services.privacy_api.settings import PrivacySettings
+from services.privacy_api.subjects.repository import SubjectKeys
+from tests.support.privacy_harness import Privacy, isolated_databases
 from tests.support.tokens import bearer
 
 V = "2018-05-24"
@@ -163,3 +173,45 @@ async def test_internal_lookup_needs_a_service_token_with_the_scope(privacy: Pri
     both = {"account_id": str(account), "email": "x@example.nl"}
     service = bearer(privacy.issuer.service("shipping_api", [ServiceScope.CONSENTS_READ]))
     assert (await privacy.client.get(url, params=both, headers=service)).status_code == 422
+
+
+async def test_two_first_decisions_at_once_both_count(
+    privacy_settings: PrivacySettings, tmp_path: Path
+) -> None:
+    """Two tabs answer the consent question for the first time at the same moment: the later
+    one waits for the earlier one's row and then decides against it, instead of failing."""
+    keys = SubjectKeys(account_id=uuid.uuid4(), email_index=None)
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    give = {ConsentPurpose.PROFILING: ConsentDecision(granted=True, text_version=V)}
+    withdraw = {ConsentPurpose.PROFILING: ConsentDecision(granted=False)}
+    async with isolated_databases(privacy_settings, tmp_path) as databases:
+        first, second = databases(), databases()
+        async with first.session() as earlier:
+            assert await consents.update(
+                earlier, keys, give, source=ConsentSource.COOKIE_BANNER, now=now
+            ) == [ConsentPurpose.PROFILING]
+
+            async def later_decision() -> list[ConsentPurpose]:
+                async with second.session() as later:
+                    changed = await consents.update(
+                        later, keys, withdraw, source=ConsentSource.ACCOUNT_SETTINGS, now=now
+                    )
+                    await later.commit()
+                    return changed
+
+            later = asyncio.create_task(later_decision())
+            await asyncio.sleep(0.3)  # the later one now waits on the earlier one's row
+            await earlier.commit()
+        assert await later == [ConsentPurpose.PROFILING]
+
+        async with first.session() as session:
+            stored = await session.scalars(
+                select(Consent).where(Consent.account_id == keys.account_id)
+            )
+            events = await session.scalars(
+                select(ConsentEvent.granted)
+                .where(ConsentEvent.account_id == keys.account_id)
+                .order_by(ConsentEvent.id)
+            )
+            assert [(c.granted, c.source) for c in stored] == [(False, "account_settings")]
+            assert list(events) == [True, False]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.errors import ValidationFailed
@@ -70,6 +71,24 @@ async def update(
                 raise ValidationFailed.for_field(
                     f"{purpose.value}.text_version", "no consent text with this version"
                 )
+    try:
+        async with session.begin_nested():
+            return await _apply(session, keys, decisions, source, now, privacy_request_id)
+    except IntegrityError:
+        # A concurrent first decision for the same purpose stored its row meanwhile (two
+        # clicks, two tabs): decide again against that row instead of failing.
+        async with session.begin_nested():
+            return await _apply(session, keys, decisions, source, now, privacy_request_id)
+
+
+async def _apply(
+    session: AsyncSession,
+    keys: SubjectKeys,
+    decisions: Mapping[ConsentPurpose, ConsentDecision],
+    source: ConsentSource,
+    now: datetime,
+    privacy_request_id: uuid.UUID | None,
+) -> list[ConsentPurpose]:
     by_purpose = {c.purpose: c for c in await repository.current(session, keys)}
     changed: list[ConsentPurpose] = []
     for purpose, decision in decisions.items():
