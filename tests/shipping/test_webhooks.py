@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Scope
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.webhooks.outbox import ShipmentWebhookEvent, enqueue_webhooks
 from services.shipping_api.webhooks.signing import verify
 from services.shipping_api.webhooks.ssrf import is_allowed_address
 from tests.shipping.conftest import (
@@ -21,6 +25,7 @@ from tests.shipping.conftest import (
     settings_for,
     start_shipping,
 )
+from tests.support.db import on_postgres
 from tests.support.shipping_carriers import carrier_event, push_event
 from tests.support.shipping_receiver import Receiver, webhook_receiver
 from tests.support.tokens import bearer
@@ -301,5 +306,42 @@ async def test_the_background_worker_delivers_without_help(
             shipment = await shipping.create()
             [received] = await receiver.wait_for(1)
             assert shipment["tracking_code"].encode() in received.body
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="row locks are PostgreSQL's")
+async def test_creates_for_one_account_do_not_wait_for_each_other(
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
+) -> None:
+    """Queueing a delivery only keeps the endpoint from being deleted meanwhile (FOR KEY
+    SHARE); two shipments of the same account queued at once must not queue behind each
+    other on the endpoint's row."""
+    async with start_shipping(settings_for(shipping_settings), issuer, committed=True) as shipping:
+        try:
+            await register(shipping, "http://127.0.0.1:9/hooks")
+            first = await shipping.create()
+            outboxes = shipping.app.state.outboxes
+
+            async def enqueue(session: AsyncSession) -> int:
+                return await enqueue_webhooks(
+                    session,
+                    account_id=shipping.account_id,
+                    events=[
+                        ShipmentWebhookEvent(
+                            WebhookEvent.SHIPMENT_CREATED, uuid.UUID(first["id"]), {}
+                        )
+                    ],
+                    now=shipping.clock.now(),
+                    retry_window=outboxes.webhook_retry,
+                )
+
+            async with shipping.session() as holding, shipping.session() as other:
+                assert await enqueue(holding) == 1  # its transaction stays open
+                await other.execute(text("SET LOCAL lock_timeout = '2s'"))
+                assert await enqueue(other) == 1
+                await other.commit()
+                await holding.rollback()
         finally:
             await delete_account_rows(shipping.database, shipping.account_id)

@@ -70,7 +70,7 @@ async def enqueue_webhooks(
         await session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.events)
             .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.is_active.is_(True))
-            .with_for_update(key_share=True)
+            .with_for_update(read=True, key_share=True)
         )
     ).all()
     if not endpoints:
