@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Index, Integer, String, delete, insert, select
+from sqlalchemy import Index, Integer, String, Table, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -113,6 +113,7 @@ class RequestLogSink:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_queue)
         self.dropped = 0
         self.written = 0
+        self._unnest_statements: dict[tuple[str, ...], Insert] = {}
         self._held: list[dict[str, Any]] = []
         """The batch being written: taken off the queue, kept until it is stored."""
         self._task: asyncio.Task[None] | None = None
@@ -243,12 +244,36 @@ class RequestLogSink:
             return None
         try:
             async with self.sessionmaker() as session:
-                await session.execute(self._insert(session), batch)
+                if session.get_bind().dialect.name == "postgresql":
+                    # One row of column arrays: asyncpg encodes each array in one go, where
+                    # a multi-row VALUES had SQLAlchemy render a parameter per field.
+                    columns = {name: [row[name] for row in batch] for name in batch[0]}
+                    await session.execute(self._unnest_insert(tuple(columns)), columns)
+                else:
+                    await session.execute(self._insert(session), batch)
                 await session.commit()
         except Exception as exc:
             return exc
         self.written += len(batch)
         return None
+
+    def _unnest_insert(self, names: tuple[str, ...]) -> Insert:
+        """PostgreSQL: the batch as ``INSERT ... SELECT unnest(...)`` of one array per column,
+        skipping ids already stored (see :meth:`_insert`)."""
+        statement = self._unnest_statements.get(names)
+        if statement is None:
+            table: Table = self.model.__table__  # type: ignore[attr-defined]
+            arrays = [
+                func.unnest(bindparam(name, type_=postgresql.ARRAY(table.c[name].type)))
+                for name in names
+            ]
+            statement = (
+                postgresql.insert(table)
+                .from_select(list(names), select(*arrays))
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            self._unnest_statements[names] = statement
+        return statement
 
     def _insert(self, session: AsyncSession) -> Insert:
         # A commit whose answer was lost may have stored the batch: the retry skips the rows
