@@ -20,13 +20,17 @@ class BlindIndex:
     def _digest(self, kind: str, value: str) -> str:
         return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
-    def email(self, value: str | None) -> str | None:
-        """Addresses match whatever their case: mailboxes are case-insensitive in practice."""
-        if not value:
-            return None
-        return self._digest("email", normalise_email(value).lower())
+    def email(self, value: str | None, *, normalised: bool = False) -> str | None:
+        """Addresses match whatever their case: mailboxes are case-insensitive in practice.
 
-    def phone(self, value: str | None) -> str | None:
+        ``normalised``: ``value`` passed the ``Email`` validation already (a request body's),
+        which is what normalising here would do again."""
         if not value:
             return None
-        return self._digest("phone", normalise_phone(value))
+        return self._digest("email", (value if normalised else normalise_email(value)).lower())
+
+    def phone(self, value: str | None, *, normalised: bool = False) -> str | None:
+        """``normalised``: ``value`` passed the ``Phone`` validation already (E.164)."""
+        if not value:
+            return None
+        return self._digest("phone", value if normalised else normalise_phone(value))
