@@ -26,7 +26,7 @@ from libs.common.auth import (
 )
 from libs.common.clock import Clock
 from libs.common.db import Database, create_engine
-from libs.common.driver import DirectReads
+from libs.common.driver import DirectStatements
 from libs.common.errors import install_error_handlers
 from libs.common.guard import ApiGuardMiddleware
 from libs.common.health import build_health_router
@@ -146,7 +146,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
         )
         app.state.settings = settings
         app.state.database = database
-        app.state.direct_reads = DirectReads(
+        app.state.direct = DirectStatements(
             database,
             schema=settings.db_schema,
             application_name=f"parcelpro-{service}-direct",
@@ -203,7 +203,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             if request_log_sink is not None:
                 await request_log_sink.stop()
             await http.aclose()
-            await app.state.direct_reads.close()
+            await app.state.direct.close()
             await database.dispose()
             request_log_writer.flush()
             log.info("stopped")

@@ -1,15 +1,19 @@
-"""Reads sent straight through asyncpg, for the few routes where SQLAlchemy's session and ORM
-cost more than the query itself.
+"""Single statements sent straight through asyncpg, for the few routes where SQLAlchemy's
+session and ORM cost more than the statement itself.
 
 Measured on ``GET /v1/shipments/{id}``: checking out a session, loading ORM objects, committing
 and closing took about half of the request's CPU time; the two-table read itself a fraction.
-A :class:`DirectStatement` is a SQLAlchemy Core ``select`` compiled once for asyncpg (so the
-SQL is still written, and checked, in SQLAlchemy) and :class:`DirectReads` runs it on a few
-asyncpg connections of its own, with prepared statements cached per connection.
+On ``POST /v1/shipments`` the ORM's nine round trips took most of it. A
+:class:`DirectStatement` is a SQLAlchemy Core statement compiled once for asyncpg (so the SQL
+is still written, and checked, in SQLAlchemy) and :class:`DirectStatements` runs it on a few
+asyncpg connections of its own, with prepared statements cached per connection. Each statement
+runs on its own, so it is its own transaction: a write of several tables is one statement
+(data-modifying ``WITH``), stored whole or not at all.
 
-Only on PostgreSQL: elsewhere :meth:`DirectReads.fetch` answers ``None`` and the caller goes
-the ordinary way. Tests that run the app inside one rolled-back connection read through that
-connection, so they see what the test wrote.
+Only on PostgreSQL: elsewhere :meth:`DirectStatements.fetch` answers ``None`` and the caller goes
+the ordinary way. Tests that run the app inside one rolled-back connection run the statement on
+that connection, in a savepoint, so they see what the test wrote and a failed statement leaves
+the test's transaction usable.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from libs.common.db import Database
 
-DIRECT_READ_ERRORS: tuple[type[BaseException], ...] = (
+DIRECT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresError,
@@ -35,32 +39,44 @@ DIRECT_READ_ERRORS: tuple[type[BaseException], ...] = (
     # A connection the server shut down while it was idle (a restart) fails its next read so.
     asyncpg.InternalClientError,
 )
-"""What a direct read can fail with when the database is unavailable; the caller then goes
-the ordinary way, which answers as every other route does (503 while it is away)."""
+"""What a direct statement can fail with when the database is unavailable or refuses it; the
+caller then goes the ordinary way, which answers as every other route does (503 while it is
+away)."""
 
 
 class DirectStatement:
-    """A Core ``select`` compiled once into asyncpg's positional SQL (``$1``, ``$2`` ...)."""
+    """A Core statement compiled once into asyncpg's positional SQL (``$1``, ``$2`` ...).
+
+    Named parameters (``bindparam("name")``) are given per call; the statement's own constants
+    (literals SQLAlchemy sends as parameters) are kept from compilation.
+    """
 
     def __init__(self, statement: ClauseElement) -> None:
         compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
         if not isinstance(compiled, SQLCompiler):
-            raise TypeError("a direct statement is a SELECT")
+            raise TypeError("a direct statement is SQL")
         self.sql = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self._constants: dict[str, Any] = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and name in self.names
+        }
+        self.required = frozenset(self.names) - self._constants.keys()
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] for name in self.names]
+        constants = self._constants
+        return [constants[name] if name in constants else params[name] for name in self.names]
 
 
-class DirectReads:
-    """A service's direct reads, on a few asyncpg connections of their own: opened as reads
-    need them (up to ``max_size``), kept idle between reads, closed with the service.
+class DirectStatements:
+    """A service's direct statements, on a few asyncpg connections of their own: opened as
+    statements need them (up to ``max_size``), kept idle between them, closed with the service.
 
     Deliberately not ``asyncpg.Pool``: measured, its acquire and release (a timeout, a
-    shielded task and a reset round trip per read) cost more than the read. A read only ever
-    runs one SELECT, so a connection has no session state to reset; one a read failed on
-    (cancelled mid-statement, lost) is closed instead of reused.
+    shielded task and a reset round trip per read) cost more than the read. Each use runs one
+    statement outside any transaction block, so a connection has no session state to reset; one
+    a statement failed on (cancelled mid-statement, lost) is closed instead of reused.
     """
 
     def __init__(
@@ -94,15 +110,19 @@ class DirectReads:
     async def fetch(
         self, statement: DirectStatement, params: Mapping[str, Any]
     ) -> Sequence[Mapping[str, Any]] | None:
-        """The rows, or ``None`` when direct reads do not exist here (not PostgreSQL)."""
+        """The rows, or ``None`` when direct statements do not exist here (not PostgreSQL)."""
         if not self.available:
             return None
         arguments = statement.arguments(params)
         bind = self.database.bind
         if isinstance(bind, AsyncConnection):
+            # SQLAlchemy begins the test's transaction with its first statement; begun here,
+            # so that the savepoint below nests inside it instead of committing on its own.
+            await bind.exec_driver_sql("SELECT 1")
             raw = await bind.get_raw_connection()
             shared: asyncpg.Connection = raw.driver_connection
-            rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
+            async with shared.transaction():
+                rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
             return rows
         async with self._slots:
             connection = self._idle_connection() or await self._connect(bind)

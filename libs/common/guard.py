@@ -14,9 +14,10 @@ from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.common.errors import DomainError, ValidationFailed, problem_for_exception, static_methods
+from libs.common.prerouting import buffer_body, replaying
 from libs.common.ratelimit import enforce_api_rate_limit
 from libs.common.validation import UNSTORABLE, first_unstorable
 
@@ -68,7 +69,9 @@ class ApiGuardMiddleware:
         is_form = content_type.startswith(b"application/x-www-form-urlencoded")
         if not (is_json or is_form):
             return receive
-        body, replay = await _buffer(receive)
+        body, replay = await buffer_body(receive)
+        if body is None:
+            return replay  # the client left; the route finds out when it reads the body
         suspect = (_SUSPECT_JSON if is_json else _SUSPECT_FORM).search(body)
         if suspect is None:
             return replay
@@ -79,7 +82,7 @@ class ApiGuardMiddleware:
             except ValueError:
                 return replay  # not JSON at all: the route's own validation says so
         else:
-            form = await Request(scope, _replaying(body, receive)).form()
+            form = await Request(scope, replaying(body, receive)).form()
             parsed = dict(form.multi_items())
         field = first_unstorable(parsed, "")
         if field is not None:
@@ -92,32 +95,3 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value).lower()
     return b""
-
-
-async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), _replaying(b"".join(chunks), receive, message)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    return body, _replaying(body, receive)
-
-
-def _replaying(body: bytes, receive: Receive, pending: Message | None = None) -> Receive:
-    """A ``receive`` that hands the buffered body over once, then the original's messages."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            if pending is not None:
-                return pending
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

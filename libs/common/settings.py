@@ -53,8 +53,8 @@ class BaseServiceSettings(BaseSettings):
     full: under sustained load that is a new PostgreSQL backend per request. A fixed pool makes
     requests wait for a connection instead (docs/decisions/0701-performance-budget.md)."""
     db_direct_pool_size: int = Field(8, ge=1, le=100)
-    """PostgreSQL only: at most this many asyncpg connections serve the hottest reads without
-    the ORM (``libs.common.driver.DirectReads``), opened as such reads need them."""
+    """PostgreSQL only: at most this many asyncpg connections serve the hottest reads and
+    creates without the ORM (``libs.common.driver.DirectStatements``), opened as needed."""
     migrate_on_start: bool | None = None
     """Run migrations before serving. Defaults to true on SQLite (the embedded setup)."""
 

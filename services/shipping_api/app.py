@@ -31,7 +31,10 @@ from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.reports.endpoints import router as reports_router
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.shipments.endpoints import router as shipments_router
-from services.shipping_api.shipments.fastpath import DirectShipmentReads
+from services.shipping_api.shipments.fastpath import (
+    DirectShipmentCreates,
+    DirectShipmentReads,
+)
 from services.shipping_api.shipments.lifecycle import Outboxes
 from services.shipping_api.subjects.endpoints import router as subjects_router
 from services.shipping_api.tracking.cache import TrackingCache
@@ -178,6 +181,6 @@ def create_app(
             retention_worker(settings),
         ],
         database_gauges=DATABASE_GAUGES,
-        middleware=[CachedTrackingAnswers, DirectShipmentReads],
+        middleware=[CachedTrackingAnswers, DirectShipmentReads, DirectShipmentCreates],
     )
     return build_app(definition, overrides)

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import update
 
 from libs.common.auth import Role, Scope
-from libs.common.driver import DirectReads
+from libs.common.driver import DirectStatements
 from services.shipping_api.models import Shipment
-from services.shipping_api.shipments import service
+from services.shipping_api.shipments import fastpath, service
 from services.shipping_api.shipments.endpoints import shipment_read
 from services.shipping_api.shipments.schemas import ShipmentRead
 from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
@@ -30,15 +30,15 @@ from tests.support.tokens import TokenIssuer, bearer
 def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the direct reads that returned rows."""
     answered: list[int] = []
-    fetch = DirectReads.fetch
+    fetch = DirectStatements.fetch
 
-    async def counting(self: DirectReads, statement: Any, params: Any) -> Any:
+    async def counting(self: DirectStatements, statement: Any, params: Any) -> Any:
         rows = await fetch(self, statement, params)
-        if rows:
+        if rows and statement is fastpath.STATEMENT:
             answered.append(len(rows))
         return rows
 
-    monkeypatch.setattr(DirectReads, "fetch", counting)
+    monkeypatch.setattr(DirectStatements, "fetch", counting)
     return answered
 
 
@@ -174,7 +174,7 @@ async def test_a_committed_shipment_is_read_through_the_pool(
                 assert response.json() == await expected_document(shipping, created["id"])
             assert direct_reads == [2, 2, 2]
             # Reads one after another share one connection, kept open between them.
-            assert shipping.app.state.direct_reads.size == 1
+            assert shipping.app.state.direct.size == 1
         finally:
             await delete_account_rows(shipping.database, shipping.account_id)
 
@@ -194,10 +194,10 @@ async def test_a_failed_direct_read_is_answered_by_the_route(
     """A database restart breaks direct reads first; the route then answers as it would."""
     created = await shipping.create()
 
-    async def failing(self: DirectReads, statement: Any, params: Any) -> Any:
+    async def failing(self: DirectStatements, statement: Any, params: Any) -> Any:
         raise failure
 
-    monkeypatch.setattr(DirectReads, "fetch", failing)
+    monkeypatch.setattr(DirectStatements, "fetch", failing)
     response = await shipping.client.get(f"/v1/shipments/{created['id']}", headers=shipping.headers)
     assert response.status_code == 200
     assert response.json() == await expected_document(shipping, created["id"])

@@ -25,6 +25,7 @@ RECIPIENT_FIELDS = (
     "email",
     "phone",
 )
+PARCEL_DOCUMENT_FIELDS = ("sequence", "weight_grams", "length_cm", "width_cm", "height_cm")
 _RECIPIENT_COLUMNS = tuple((field, "recipient_" + field) for field in RECIPIENT_FIELDS)
 # Pydantic writes UTC datetimes with "Z"; so does this.
 _OPTIONS = orjson.OPT_UTC_Z
@@ -46,16 +47,7 @@ def shipment_document(rows: Sequence[Mapping[Any, Any]]) -> bytes:
         "mode": first["mode"],
         "recipient": recipient,
         "parcel_count": first["parcel_count"],
-        "parcels": [
-            {
-                "sequence": row["sequence"],
-                "weight_grams": row["weight_grams"],
-                "length_cm": row["length_cm"],
-                "width_cm": row["width_cm"],
-                "height_cm": row["height_cm"],
-            }
-            for row in rows
-        ],
+        "parcels": [{field: row[field] for field in PARCEL_DOCUMENT_FIELDS} for row in rows],
         "price": {"amount_cents": first["price_cents"], "currency": first["currency"]},
         "created_at": first["created_at"],
         "updated_at": first["updated_at"],

@@ -112,7 +112,7 @@ def shipment_read(shipment: Shipment, parcels: list[Parcel]) -> ShipmentRead:
     )
 
 
-def _context(
+def creation_context(
     principal: Principal,
     *,
     clock: ClockDep,
@@ -158,7 +158,7 @@ async def create_shipment(
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    context = _context(
+    context = creation_context(
         principal, clock=clock, rates=rates, blind_index=blind_index, outboxes=outboxes
     )
     async with idempotency.guard(
@@ -197,7 +197,7 @@ async def create_bulk(
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    context = _context(
+    context = creation_context(
         principal, clock=clock, rates=rates, blind_index=blind_index, outboxes=outboxes
     )
     async with idempotency.guard(

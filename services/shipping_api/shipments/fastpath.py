@@ -1,16 +1,19 @@
-"""An account holder's ``GET /v1/shipments/{id}``, answered before routing.
+"""An account holder's ``GET /v1/shipments/{id}`` and ``POST /v1/shipments``, answered before
+routing.
 
-Webshops poll their shipments; the read is the API's most frequent authenticated call. Through
-FastAPI it cost several times the read itself: dependency resolution, an ORM session, model
-validation and serialisation (docs/performance.md). Here, after the request log and the
-API-wide checks (which already authenticated the caller and counted the request against its
-account), the document is read with one prepared statement through asyncpg and sent as bytes,
-exactly as the route renders it (``shipments.document``).
+Webshops poll their shipments and push new ones at the evening peak: the API's most frequent
+authenticated calls. Through FastAPI and the ORM each cost several times its statements:
+dependency resolution, an ORM session, model validation and serialisation, and for a create
+nine round trips (docs/performance.md). Here, after the request log and the API-wide checks
+(which already authenticated the caller and counted the request against its account), each is
+one prepared statement through asyncpg, answered with the document exactly as the route renders
+it (``shipments.document``).
 
 Everything else goes on to the route, which answers as always: staff (whose reads are audited),
-credentials without ``shipments:read``, no or bad credentials, ids that are not canonical
-UUIDs, a query string, a shipment that is not the caller's (404), SQLite, and a database that
-cannot be reached (503).
+credentials without the scope, no or bad credentials, ids that are not canonical UUIDs, a query
+string, a shipment that is not the caller's (404), a create with an ``Idempotency-Key`` or a
+body the rules refuse (the route names the fields), SQLite, and a database that cannot be
+reached (503).
 """
 
 from __future__ import annotations
@@ -18,18 +21,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
+import orjson
+from pydantic import ValidationError
 from starlette.routing import Route
 from starlette.types import Scope, Send
 
 from libs.common.auth import Principal
 from libs.common.auth import Scope as CredentialScope
-from libs.common.driver import DIRECT_READ_ERRORS, DirectReads, DirectStatement
+from libs.common.driver import DIRECT_ERRORS, DirectStatement, DirectStatements
+from libs.common.errors import DomainError
+from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from libs.common.logging import get_logger
 from libs.common.prerouting import PreRoutingAnswers
+from services.shipping_api.shipments import service
 from services.shipping_api.shipments.access import REASON_HEADER
 from services.shipping_api.shipments.document import shipment_document
+from services.shipping_api.shipments.endpoints import creation_context
 from services.shipping_api.shipments.endpoints import router as shipments_router
-from services.shipping_api.shipments.repository import DOCUMENT_OF_ACCOUNT
+from services.shipping_api.shipments.repository import CREATE_ONE, DOCUMENT_OF_ACCOUNT
+from services.shipping_api.shipments.schemas import ShipmentCreate
+from services.shipping_api.shipments.tracking_codes import new_tracking_code
 
 PREFIX = shipments_router.prefix + "/"
 # The metrics and the request log label an answer with its route's template, as if routed.
@@ -38,12 +50,24 @@ ROUTE = next(
     for r in shipments_router.routes
     if isinstance(r, Route) and r.path == PREFIX + "{shipment_id}" and "GET" in (r.methods or ())
 )
+CREATE_ROUTE = next(
+    r
+    for r in shipments_router.routes
+    if isinstance(r, Route) and r.path == shipments_router.prefix and "POST" in (r.methods or ())
+)
 STATEMENT = DirectStatement(DOCUMENT_OF_ACCOUNT)
+CREATE = DirectStatement(CREATE_ONE)
 _CANONICAL_UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _REASON = REASON_HEADER.lower().encode()
 _READ = CredentialScope.SHIPMENTS_READ.value
+_WRITE = CredentialScope.SHIPMENTS_WRITE.value
+_IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.lower().encode()
+_TRACKING_CODE_TAKEN = "uq_shipments_tracking_code"
+# A new code per attempt, as the route does (60 random bits: a collision is rare, never
+# impossible); after these the route tries with codes of its own.
+_ATTEMPTS = 3
 
 log = get_logger("shipments.fastpath")
 
@@ -52,7 +76,7 @@ class DirectShipmentReads(PreRoutingAnswers):
     prefix = PREFIX
     route = ROUTE
 
-    async def answer(self, scope: Scope, send: Send) -> bool:
+    async def answer(self, scope: Scope, body: bytes, send: Send) -> bool:
         shipment_id = scope["path"][len(PREFIX) :]
         if not _CANONICAL_UUID.fullmatch(shipment_id):
             return False
@@ -64,17 +88,88 @@ class DirectShipmentReads(PreRoutingAnswers):
             or any(name == _REASON for name, _ in scope["headers"])
         ):
             return False
-        reads: DirectReads = scope["app"].state.direct_reads
+        direct: DirectStatements = scope["app"].state.direct
         params: dict[str, Any] = {
             "shipment_id": shipment_id.lower(),
             "account_id": principal.account_id,
         }
         try:
-            rows = await reads.fetch(STATEMENT, params)
-        except DIRECT_READ_ERRORS as exc:
+            rows = await direct.fetch(STATEMENT, params)
+        except DIRECT_ERRORS as exc:
             log.warning("direct read failed; routed instead", error=type(exc).__name__)
             return False
         if not rows:
             return False
         await self.send_json(scope, send, shipment_document(rows))
         return True
+
+
+class DirectShipmentCreates(PreRoutingAnswers):
+    """``POST /v1/shipments`` without an ``Idempotency-Key``, stored with one statement
+    (``repository.CREATE_ONE``) and answered ``201`` as the route answers."""
+
+    method = "POST"
+    prefix = shipments_router.prefix
+    route = CREATE_ROUTE
+
+    async def answer(self, scope: Scope, body: bytes, send: Send) -> bool:
+        if scope["path"] != self.prefix:
+            return False
+        principal = (scope.get("state") or {}).get("principal")
+        if (
+            not isinstance(principal, Principal)
+            or not principal.is_account_holder
+            or _WRITE not in principal.scopes
+            or not _is_plain_json(scope)
+        ):
+            return False
+        state = scope["app"].state
+        direct: DirectStatements = state.direct
+        if not direct.available:
+            return False
+        context = creation_context(
+            principal,
+            clock=state.clock,
+            rates=state.rate_table,
+            blind_index=state.blind_index,
+            outboxes=state.outboxes,
+        )
+        try:
+            item = ShipmentCreate.model_validate(orjson.loads(body))
+            prepared = service.prepare_shipment(item, context)
+        except (ValueError, ValidationError, DomainError):
+            return False  # the route names what is wrong, as it always has
+        for _ in range(_ATTEMPTS):
+            try:
+                await direct.fetch(CREATE, service.direct_create_parameters(prepared, context))
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == _TRACKING_CODE_TAKEN:
+                    prepared.row["tracking_code"] = new_tracking_code()
+                    continue
+                log.warning("direct create refused; routed instead", error=type(exc).__name__)
+                return False
+            except DIRECT_ERRORS as exc:
+                # Refused or not sent: nothing is stored, and the route answers as it would.
+                log.warning("direct create failed; routed instead", error=type(exc).__name__)
+                return False
+            location = f"{self.prefix}/{prepared.id}".encode()
+            await self.send_json(
+                scope,
+                send,
+                shipment_document(service.document_rows(prepared)),
+                status=201,
+                headers=[(b"location", location)],
+            )
+            return True
+        return False
+
+
+def _is_plain_json(scope: Scope) -> bool:
+    """A JSON body and no ``Idempotency-Key`` (whose claims and replays are the route's)."""
+    json_body = False
+    for name, value in scope["headers"]:
+        if name == _IDEMPOTENCY_KEY:
+            return False
+        if name == b"content-type":
+            json_body = value.lower().startswith(b"application/json")
+    return json_body

@@ -7,11 +7,36 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.shipping_api.models import Parcel, Shipment, ShipmentEvent, SubjectRestriction
+from libs.common.db import UTCDateTime
+from services.shipping_api.models import (
+    Parcel,
+    Shipment,
+    ShipmentEvent,
+    SubjectRestriction,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from services.shipping_api.shipments.schemas import ShipmentFilters
+from services.shipping_api.webhooks.outbox import DeliveryState
 
 
 async def get(session: AsyncSession, shipment_id: uuid.UUID) -> Shipment | None:
@@ -213,3 +238,141 @@ async def insert_shipments(
     await session.execute(insert(Shipment), shipments)
     await session.execute(insert(Parcel), parcels)
     await session.execute(insert(ShipmentEvent), events)
+
+
+def _restriction_of(account_key: Any, email_index: Any, phone_index: Any) -> ColumnElement[bool]:
+    """A restriction or objection (AVG art. 18/21) by the account, the e-mail or the phone."""
+    return or_(
+        (SubjectRestriction.kind == "account") & (SubjectRestriction.value == account_key),
+        (SubjectRestriction.kind == "email") & (SubjectRestriction.value == email_index),
+        (SubjectRestriction.kind == "phone") & (SubjectRestriction.value == phone_index),
+    )
+
+
+# A UUIDv7 made by PostgreSQL 13+ (before uuidv7() of 18): a random UUID whose first 48 bits
+# become the Unix time in milliseconds and whose version nibble becomes 7.
+_UUID7 = literal_column(
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) "
+    "from 1 for 6), 52, 1), 53, 1), 'hex')::uuid",
+    Uuid(),
+)
+
+
+def _create_one() -> Select[tuple[uuid.UUID]]:
+    """One shipment, its parcels, its first event and its webhook deliveries in one statement.
+
+    Parameters: the shipment's columns by name (but ``is_restricted``, which the statement
+    decides), ``parcel_<column>`` arrays in parcel order, ``event_<column>``, and
+    ``webhook_event``, ``webhook_data`` (JSON text), ``webhook_created_at`` (its text) and
+    ``webhook_give_up_at`` for the deliveries. As one statement it is one transaction: all of
+    it is stored or none.
+    """
+    shipments = Shipment.__table__
+    values: dict[str, Any] = {
+        column.key: bindparam(column.key, type_=column.type)
+        for column in shipments.columns
+        if column.key != "is_restricted"
+    }
+    values["is_restricted"] = (
+        select(SubjectRestriction.id)
+        .where(
+            _restriction_of(
+                cast(bindparam("account_id", type_=Uuid()), String),
+                values["recipient_email_index"],
+                values["recipient_phone_index"],
+            )
+        )
+        .exists()
+    )
+    shipment = insert(Shipment).values(values).returning(Shipment.id).cte("shipment")
+    parcel_columns = ("id", "sequence", "weight_grams", "length_cm", "width_cm", "height_cm")
+    parcels = (
+        insert(Parcel)
+        .from_select(
+            ["shipment_id", *parcel_columns],
+            select(
+                shipment.c.id,
+                *(
+                    func.unnest(
+                        bindparam(f"parcel_{name}", type_=ARRAY(Parcel.__table__.c[name].type))
+                    )
+                    for name in parcel_columns
+                ),
+            ),
+        )
+        .cte("parcels")
+    )
+    event_columns = [c.key for c in ShipmentEvent.__table__.columns if c.key != "shipment_id"]
+    event = (
+        insert(ShipmentEvent)
+        .from_select(
+            ["shipment_id", *event_columns],
+            select(
+                shipment.c.id,
+                *(
+                    bindparam(f"event_{name}", type_=ShipmentEvent.__table__.c[name].type)
+                    for name in event_columns
+                ),
+            ),
+        )
+        .cte("event")
+    )
+    event_name = bindparam("webhook_event", type_=String())
+    endpoints = (
+        select(WebhookEndpoint.id.label("endpoint_id"), _UUID7.label("id"))
+        .where(
+            WebhookEndpoint.account_id == bindparam("account_id"),
+            WebhookEndpoint.is_active.is_(True),
+            type_coerce(WebhookEndpoint.events, JSONB).has_key(event_name),
+        )
+        # An endpoint deleted at this moment is gone before the read or waits for it (see
+        # ``webhooks.outbox.enqueue_webhooks``).
+        .with_for_update(read=True, key_share=True)
+        .cte("endpoints")
+    )
+    deliveries = (
+        insert(WebhookDelivery)
+        .from_select(
+            [
+                "id",
+                "endpoint_id",
+                "account_id",
+                "shipment_id",
+                "event",
+                "payload",
+                "state",
+                "attempts",
+                "next_attempt_at",
+                "give_up_at",
+                "created_at",
+            ],
+            select(
+                endpoints.c.id,
+                endpoints.c.endpoint_id,
+                bindparam("account_id"),
+                shipment.c.id,
+                event_name,
+                func.jsonb_build_object(
+                    "id",
+                    cast(endpoints.c.id, String),
+                    "type",
+                    event_name,
+                    "created_at",
+                    bindparam("webhook_created_at", type_=String()),
+                    "data",
+                    bindparam("webhook_data", type_=JSONB()),
+                ),
+                literal(DeliveryState.PENDING),
+                literal(0),
+                bindparam("created_at"),
+                bindparam("webhook_give_up_at", type_=UTCDateTime()),
+                bindparam("created_at"),
+            ),
+        )
+        .cte("deliveries")
+    )
+    return select(shipment.c.id).add_cte(parcels, event, deliveries)
+
+
+CREATE_ONE = _create_one()

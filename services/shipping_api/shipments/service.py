@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from services.shipping_api.errors import IllegalTransition, ShipmentNotFound
 from services.shipping_api.models import Parcel, Shipment
 from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.shipments import repository
+from services.shipping_api.shipments.document import PARCEL_DOCUMENT_FIELDS
 from services.shipping_api.shipments.lifecycle import EventSource, Outboxes, change_status
 from services.shipping_api.shipments.schemas import (
     BulkItemResult,
@@ -164,8 +166,8 @@ def prepare_shipment(item: ShipmentCreate, context: CreationContext) -> Prepared
         "recipient_country": recipient.country,
         "recipient_email": recipient.email,
         "recipient_phone": recipient.phone,
-        "recipient_email_index": context.blind_index.email(recipient.email),
-        "recipient_phone_index": context.blind_index.phone(recipient.phone),
+        "recipient_email_index": context.blind_index.email(recipient.email, normalised=True),
+        "recipient_phone_index": context.blind_index.phone(recipient.phone, normalised=True),
         "country_code": recipient.country,
         "postcode_area": postcode_area(recipient.postcode),
         "is_restricted": False,
@@ -200,6 +202,27 @@ def prepare_shipment(item: ShipmentCreate, context: CreationContext) -> Prepared
         "carrier_event_id": None,
     }
     return PreparedShipment(row=row, parcels=parcels, event=event)
+
+
+def created_event_data(item: PreparedShipment) -> dict[str, Any]:
+    """The ``data`` of the ``shipment.created`` webhook event."""
+    return {
+        "shipment": {
+            "id": str(item.id),
+            "tracking_code": item.row["tracking_code"],
+            "reference": item.row["reference"],
+            "carrier": item.row["carrier"],
+            "service": item.row["service"],
+            "status": item.row["status"],
+            "mode": item.row["mode"],
+        },
+        "event": {
+            "status": item.event["status"],
+            "occurred_at": item.event["occurred_at"].isoformat(),
+            "city": None,
+            "description": item.event["description"],
+        },
+    }
 
 
 async def _flag_restricted(
@@ -256,27 +279,7 @@ async def store_shipments(
         session,
         account_id=context.account_id,
         events=[
-            ShipmentWebhookEvent(
-                WebhookEvent.SHIPMENT_CREATED,
-                item.id,
-                {
-                    "shipment": {
-                        "id": str(item.id),
-                        "tracking_code": item.row["tracking_code"],
-                        "reference": item.row["reference"],
-                        "carrier": item.row["carrier"],
-                        "service": item.row["service"],
-                        "status": item.row["status"],
-                        "mode": item.row["mode"],
-                    },
-                    "event": {
-                        "status": item.event["status"],
-                        "occurred_at": item.event["occurred_at"].isoformat(),
-                        "city": None,
-                        "description": item.event["description"],
-                    },
-                },
-            )
+            ShipmentWebhookEvent(WebhookEvent.SHIPMENT_CREATED, item.id, created_event_data(item))
             for item in stored
         ],
         now=context.now,
@@ -294,6 +297,31 @@ async def create_shipment(
     if not stored:
         raise Conflict("the shipment could not be stored; retry")
     return Shipment(**prepared.row), [Parcel(**parcel) for parcel in prepared.parcels]
+
+
+def direct_create_parameters(item: PreparedShipment, context: CreationContext) -> dict[str, Any]:
+    """The parameters of ``repository.CREATE_ONE`` for one prepared shipment."""
+    parameters = {name: value for name, value in item.row.items() if name != "is_restricted"}
+    for name in ("id", "sequence", "weight_grams", "length_cm", "width_cm", "height_cm"):
+        parameters[f"parcel_{name}"] = [parcel[name] for parcel in item.parcels]
+    for name, value in item.event.items():
+        parameters[f"event_{name}"] = value
+    parameters["webhook_event"] = WebhookEvent.SHIPMENT_CREATED.value
+    parameters["webhook_data"] = orjson.dumps(created_event_data(item)).decode()
+    parameters["webhook_created_at"] = context.now.isoformat()
+    parameters["webhook_give_up_at"] = context.now + context.outboxes.webhook_retry
+    return parameters
+
+
+def document_rows(item: PreparedShipment) -> list[dict[str, Any]]:
+    """The prepared shipment as the rows ``shipments.document`` renders, one per parcel."""
+    return [
+        {
+            **item.row,
+            **{name: parcel[name] for name in PARCEL_DOCUMENT_FIELDS},
+        }
+        for parcel in item.parcels
+    ]
 
 
 async def create_bulk(

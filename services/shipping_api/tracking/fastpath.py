@@ -32,12 +32,12 @@ class CachedTrackingAnswers(PreRoutingAnswers):
     prefix = PREFIX
     route = ROUTE
 
-    async def answer(self, scope: Scope, send: Send) -> bool:
+    async def answer(self, scope: Scope, body: bytes, send: Send) -> bool:
         state = scope["app"].state
         cache: TrackingCache | None = getattr(state, "tracking_cache", None)
         typed = scope["path"][len(PREFIX) :]
         code = normalise_tracking_code(typed) if len(typed) <= MAX_TYPED_LENGTH else None
-        if cache is None or code is None or (body := cache.get(code)) is None:
+        if cache is None or code is None or (answer := cache.get(code)) is None:
             return False
         settings: ShippingSettings = state.settings
         limiter: RateLimiter = state.rate_limiter
@@ -45,5 +45,5 @@ class CachedTrackingAnswers(PreRoutingAnswers):
         client = request_state.get("client_ip") or (scope.get("client") or ("unknown",))[0]
         if await limiter.hit(settings.tracking_rate_limit, "tracking", client):
             return False  # the route counts nothing more and answers 429 with Retry-After
-        await self.send_json(scope, send, body)
+        await self.send_json(scope, send, answer)
         return True

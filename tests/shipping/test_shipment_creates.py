@@ -1,0 +1,296 @@
+"""``POST /v1/shipments``: stored with one statement on PostgreSQL, routed elsewhere.
+
+On PostgreSQL an account holder's create without an ``Idempotency-Key`` is stored before
+routing, with one statement sent through asyncpg (``shipments.fastpath``); what the shortcut
+leaves alone still reaches the route. Both must store the same rows and answer the same
+document. On SQLite every create is routed, and the same assertions hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from libs.common.auth import Role, Scope
+from libs.common.driver import DirectStatements
+from services.shipping_api.models import (
+    Parcel,
+    Shipment,
+    ShipmentEvent,
+    SubjectRestriction,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from services.shipping_api.shipments import fastpath, service
+from services.shipping_api.shipments.endpoints import shipment_read
+from tests.shipping.conftest import Shipping
+from tests.support.db import on_postgres
+from tests.support.shipping_factories import shipment_body
+from tests.support.tokens import bearer
+
+
+@pytest.fixture
+def direct_creates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tracking codes of the shipments stored by the shortcut."""
+    stored: list[str] = []
+    fetch = DirectStatements.fetch
+
+    async def counting(self: DirectStatements, statement: Any, params: Any) -> Any:
+        rows = await fetch(self, statement, params)
+        if rows and statement is fastpath.CREATE:
+            stored.append(params["tracking_code"])
+        return rows
+
+    monkeypatch.setattr(DirectStatements, "fetch", counting)
+    return stored
+
+
+async def post(shipping: Shipping, body: dict[str, Any], **headers: str) -> Any:
+    return await shipping.client.post(
+        "/v1/shipments", json=body, headers={**shipping.headers, **headers}
+    )
+
+
+async def rows_of(shipping: Shipping, shipment_id: str) -> dict[str, Any]:
+    key = uuid.UUID(shipment_id)
+    async with shipping.session() as session:
+        stored, parcels = await service.get_shipment(session, key, shipping.account_id)
+        events = (
+            await session.scalars(select(ShipmentEvent).where(ShipmentEvent.shipment_id == key))
+        ).all()
+        deliveries = (
+            await session.scalars(select(WebhookDelivery).where(WebhookDelivery.shipment_id == key))
+        ).all()
+    return {
+        "document": shipment_read(stored, parcels).model_dump(mode="json"),
+        "shipment": stored,
+        "events": [(e.status, e.source, e.description, e.occurred_at) for e in events],
+        "deliveries": deliveries,
+    }
+
+
+async def register_endpoint(shipping: Shipping, events: list[str]) -> uuid.UUID:
+    response = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "events": events},
+        headers=shipping.headers,
+    )
+    assert response.status_code == 201, response.text
+    return uuid.UUID(response.json()["id"])
+
+
+def without_codes(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in {"id", "tracking_code"}}
+
+
+async def test_the_shortcut_stores_and_answers_what_the_route_does(
+    shipping: Shipping, direct_creates: list[str]
+) -> None:
+    subscribed = await register_endpoint(shipping, ["shipment.created"])
+    await register_endpoint(shipping, ["shipment.delivered"])
+    body = shipment_body(parcels=2, reference="ORDER-7")
+    direct = await post(shipping, body)
+    routed = await post(shipping, body, **{"Idempotency-Key": "route-this-one"})
+    assert direct.status_code == routed.status_code == 201, direct.text
+    for response in (direct, routed):
+        created = response.json()
+        assert response.headers["location"] == f"/v1/shipments/{created['id']}"
+        assert response.headers["content-type"] == "application/json"
+    # Only the create without a key took the shortcut, and only on PostgreSQL.
+    assert direct_creates == ([direct.json()["tracking_code"]] if on_postgres() else [])
+
+    stored_direct = await rows_of(shipping, direct.json()["id"])
+    stored_routed = await rows_of(shipping, routed.json()["id"])
+    for response, stored in ((direct, stored_direct), (routed, stored_routed)):
+        # The answer is the stored shipment, as ShipmentRead renders it.
+        assert response.json() == stored["document"]
+        assert [p["sequence"] for p in stored["document"]["parcels"]] == [1, 2]
+        assert stored["shipment"].is_restricted is False
+        assert stored["shipment"].recipient_email_index is not None
+        # One delivery, for the endpoint subscribed to the event.
+        [delivery] = stored["deliveries"]
+        assert delivery.endpoint_id == subscribed
+        assert delivery.account_id == shipping.account_id
+        assert delivery.state == "pending"
+        assert delivery.payload is not None
+        assert delivery.payload["id"] == str(delivery.id)
+        assert delivery.payload["type"] == "shipment.created"
+        assert delivery.payload["data"]["shipment"]["id"] == response.json()["id"]
+    assert without_codes(direct.json()) == without_codes(routed.json())
+    assert stored_direct["events"] == stored_routed["events"]
+    direct_payload = stored_direct["deliveries"][0].payload
+    routed_payload = stored_routed["deliveries"][0].payload
+    for payload in (direct_payload, routed_payload):
+        del payload["id"]
+        del payload["data"]["shipment"]["id"]
+        del payload["data"]["shipment"]["tracking_code"]
+    assert direct_payload == routed_payload
+    direct_delivery, routed_delivery = (
+        stored_direct["deliveries"][0],
+        stored_routed["deliveries"][0],
+    )
+    assert direct_delivery.give_up_at == routed_delivery.give_up_at
+    assert direct_delivery.next_attempt_at == routed_delivery.next_attempt_at
+    # Delivery ids are UUIDv7 (time-ordered) whichever way they were made.
+    assert direct_delivery.id.version == routed_delivery.id.version == 7
+
+
+@pytest.mark.parametrize("kind", ["account", "email", "phone"])
+async def test_a_restriction_flags_the_new_shipment(shipping: Shipping, kind: str) -> None:
+    index = shipping.app.state.blind_index
+    values = {
+        "account": str(shipping.account_id),
+        "email": index.email("jan.jansen@example.nl"),
+        "phone": index.phone("+31612345678"),
+    }
+    async with shipping.session() as session:
+        session.add(
+            SubjectRestriction(
+                kind=kind,
+                value=values[kind],
+                basis="objection",
+                request_id="r-1",
+                created_at=shipping.clock.now(),
+            )
+        )
+        await session.commit()
+    flagged = await shipping.create()
+    other, other_headers = shipping.other_account()
+    stranger = await shipping.create(
+        headers=other_headers,
+        recipient_changes={"email": "piet@example.nl", "phone": "+31687654321"},
+    )
+    assert (await shipping.stored(flagged["id"])).is_restricted is True
+    assert (await shipping.stored(stranger["id"])).is_restricted is False
+    assert other != shipping.account_id
+
+
+async def test_a_taken_tracking_code_is_replaced(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await shipping.create()
+    taken = first["tracking_code"]
+    fresh = service.new_tracking_code
+    handed_out: list[str] = []
+
+    def taken_once() -> str:
+        code = taken if not handed_out else fresh()
+        handed_out.append(code)
+        return code
+
+    monkeypatch.setattr(service, "new_tracking_code", taken_once)
+    second = await shipping.create(reference="ORDER-2")
+    assert second["tracking_code"] != taken
+    assert handed_out[0] == taken
+    async with shipping.session() as session:
+        count = await session.scalar(select(func.count()).select_from(Shipment))
+    assert count == 2
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the one-statement create exists on PostgreSQL only")
+async def test_a_statement_that_fails_stores_nothing_and_the_route_answers(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parcels of the statement fail (their id is taken): neither the shipment nor its
+    event is left behind, and the route then stores the shipment once."""
+    first = await shipping.create()
+    async with shipping.session() as session:
+        taken = await session.scalar(
+            select(Parcel.id).where(Parcel.shipment_id == uuid.UUID(first["id"]))
+        )
+    assert taken is not None
+    prepare = service.prepare_shipment
+    prepared: list[Any] = []
+
+    def with_a_taken_parcel_id(item: Any, context: Any) -> Any:
+        ready = prepare(item, context)
+        if not prepared:
+            ready.parcels[0]["id"] = taken
+        prepared.append(ready)
+        return ready
+
+    monkeypatch.setattr(service, "prepare_shipment", with_a_taken_parcel_id)
+    second = await shipping.create(reference="ORDER-2")
+    # The shortcut tried first and failed; the route prepared it anew.
+    assert len(prepared) == 2
+    async with shipping.session() as session:
+        shipments = (await session.scalars(select(Shipment.reference))).all()
+        events = await session.scalar(select(func.count()).select_from(ShipmentEvent))
+        endpoints = await session.scalar(select(func.count()).select_from(WebhookEndpoint))
+    assert sorted(shipments) == ["ORDER-1001", "ORDER-2"]
+    assert events == 2
+    assert endpoints == 0
+    assert second["id"] != first["id"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ConnectionResetError("connection reset by peer"), TimeoutError()],
+    ids=["reset", "timeout"],
+)
+async def test_a_database_the_shortcut_cannot_reach_leaves_the_create_to_the_route(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    async def failing(self: DirectStatements, statement: Any, params: Any) -> Any:
+        if statement is fastpath.CREATE:
+            raise failure
+        return await fetch(self, statement, params)
+
+    fetch = DirectStatements.fetch
+    monkeypatch.setattr(DirectStatements, "fetch", failing)
+    created = await shipping.create()
+    stored = await rows_of(shipping, created["id"])
+    assert created == stored["document"]
+
+
+async def test_what_the_shortcut_leaves_reaches_the_route(
+    shipping: Shipping, direct_creates: list[str]
+) -> None:
+    # A body the rules refuse: the route names the field.
+    bad = await post(shipping, shipment_body(recipient_changes={"postcode": "nope"}))
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["errors"][0]["field"] == "recipient.postcode"
+    over_limit = await post(shipping, shipment_body(carrier="ups", service="mailbox"))
+    assert over_limit.status_code == 422
+    assert over_limit.json()["errors"][0]["field"] == "service"
+    not_json = await shipping.client.post(
+        "/v1/shipments",
+        content=b"{not json",
+        headers={**shipping.headers, "Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 422
+    # Keys, staff and credentials without the scope are the route's.
+    key = {"Idempotency-Key": "order-1001"}
+    once = await post(shipping, shipment_body(), **key)
+    again = await post(shipping, shipment_body(), **key)
+    assert once.status_code == again.status_code == 201
+    assert again.json()["id"] == once.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    staff = await shipping.client.post(
+        "/v1/shipments", json=shipment_body(), headers=shipping.staff(Role.SUPPORT)
+    )
+    assert staff.status_code == 403
+    reader = bearer(shipping.issuer.api_keys.issue(shipping.account_id, [Scope.SHIPMENTS_READ]))
+    assert (
+        await shipping.client.post("/v1/shipments", json=shipment_body(), headers=reader)
+    ).status_code == 403
+    anonymous = await shipping.client.post("/v1/shipments", json=shipment_body())
+    assert anonymous.status_code == 401
+    # None of them was stored by the shortcut, and only the keyed create was stored at all.
+    assert direct_creates == []
+    async with shipping.session() as session:
+        count = await session.scalar(select(func.count()).select_from(Shipment))
+    assert count == 1
+
+
+async def test_a_sandbox_key_makes_a_sandbox_shipment(
+    shipping: Shipping, direct_creates: list[str]
+) -> None:
+    created = await shipping.create(headers=shipping.test_headers)
+    assert created["mode"] == "test"
+    assert (await shipping.stored(created["id"])).mode == "test"
+    assert len(direct_creates) == (1 if on_postgres() else 0)
