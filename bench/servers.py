@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,8 +31,19 @@ def wait_until_up(url: str, *, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up within {timeout}s")
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def uvicorn_app(factory: str, *, path: str = "/hello") -> Iterator[str]:
+def uvicorn_app(factory: str, *, path: str = "/hello") -> Iterator[Served]:
     """``factory`` (``module:function``) served like ``python -m services.X serve`` serves."""
     port = free_port()
     command = [
@@ -48,7 +60,7 @@ def uvicorn_app(factory: str, *, path: str = "/hello") -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url + path)
-        yield url
+        yield Served(url, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
