@@ -6,13 +6,15 @@ from __future__ import annotations
 import ipaddress
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
-from libs.common.app import settle_garbage_collector
+from libs.common.app import NO_OPENTELEMETRY, settle_garbage_collector
 from libs.common.logging import RequestLogMiddleware, configure_logging
 
 
-def create_hello() -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+def create_hello(*, telemetry: TelemetryConfig | None = None) -> FastAPI:
+    """FastAPI's defaults, as a bare hello world has them (the reference)."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=telemetry)
 
     @app.get("/hello")
     async def hello() -> dict[str, str]:
@@ -23,8 +25,9 @@ def create_hello() -> FastAPI:
 
 def create_hello_settled() -> FastAPI:
     """The endpoint in a process set up as a service's is: its start-up objects frozen out of
-    the garbage collector's view (``settle_garbage_collector``)."""
-    app = create_hello()
+    the garbage collector's view (``settle_garbage_collector``) and FastAPI's OpenTelemetry
+    off (``NO_OPENTELEMETRY``)."""
+    app = create_hello(telemetry=NO_OPENTELEMETRY)
     settle_garbage_collector()
     return app
 
@@ -32,7 +35,7 @@ def create_hello_settled() -> FastAPI:
 def create_hello_logged() -> FastAPI:
     """The same, behind the request-log middleware, as every service has it."""
     configure_logging("bench")
-    app = create_hello()
+    app = create_hello(telemetry=NO_OPENTELEMETRY)
     app.add_middleware(
         RequestLogMiddleware,
         service="bench",
