@@ -4,7 +4,7 @@ local token issuer and a test double of identity."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ from libs.common.app import Overrides
 from libs.common.auth import ServiceScope
 from libs.common.clock import ManualClock
 from libs.common.db import Database, create_engine
+from libs.common.driver import DirectStatements
 from libs.common.mail import Mailer
 from services.shipping_api.app import create_app
 from services.shipping_api.models import Shipment, WebhookEndpoint
@@ -170,3 +171,23 @@ async def shipping(
 ) -> AsyncIterator[Shipping]:
     async with start_shipping(settings_for(shipping_settings), issuer) as harness:
         yield harness
+
+
+def record_direct_statements(
+    monkeypatch: pytest.MonkeyPatch,
+    statement: Any,
+    pick: Callable[[Mapping[str, Any], Any], Any],
+) -> list[Any]:
+    """What ``pick(params, rows)`` makes of every run of ``statement`` through asyncpg directly
+    (``DirectStatements.fetch``) that returned rows, in order."""
+    picked: list[Any] = []
+    fetch = DirectStatements.fetch
+
+    async def recording(self: DirectStatements, sent: Any, params: Any) -> Any:
+        rows = await fetch(self, sent, params)
+        if rows and sent is statement:
+            picked.append(pick(params, rows))
+        return rows
+
+    monkeypatch.setattr(DirectStatements, "fetch", recording)
+    return picked

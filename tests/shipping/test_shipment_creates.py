@@ -26,7 +26,7 @@ from services.shipping_api.models import (
 )
 from services.shipping_api.shipments import fastpath, service
 from services.shipping_api.shipments.endpoints import shipment_read
-from tests.shipping.conftest import Shipping
+from tests.shipping.conftest import Shipping, record_direct_statements
 from tests.support.db import on_postgres
 from tests.support.shipping_factories import shipment_body
 from tests.support.tokens import bearer
@@ -35,17 +35,9 @@ from tests.support.tokens import bearer
 @pytest.fixture
 def direct_creates(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The tracking codes of the shipments stored by the shortcut."""
-    stored: list[str] = []
-    fetch = DirectStatements.fetch
-
-    async def counting(self: DirectStatements, statement: Any, params: Any) -> Any:
-        rows = await fetch(self, statement, params)
-        if rows and statement is fastpath.CREATE:
-            stored.append(params["tracking_code"])
-        return rows
-
-    monkeypatch.setattr(DirectStatements, "fetch", counting)
-    return stored
+    return record_direct_statements(
+        monkeypatch, fastpath.CREATE, lambda params, _: params["tracking_code"]
+    )
 
 
 async def post(shipping: Shipping, body: dict[str, Any], **headers: str) -> Any:

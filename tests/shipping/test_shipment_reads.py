@@ -21,25 +21,21 @@ from services.shipping_api.models import Shipment
 from services.shipping_api.shipments import fastpath, service
 from services.shipping_api.shipments.endpoints import shipment_read
 from services.shipping_api.shipments.schemas import ShipmentRead
-from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
+from tests.shipping.conftest import (
+    Shipping,
+    delete_account_rows,
+    record_direct_statements,
+    settings_for,
+    start_shipping,
+)
 from tests.support.db import on_postgres
 from tests.support.tokens import TokenIssuer, bearer
 
 
 @pytest.fixture
 def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the direct reads that returned rows."""
-    answered: list[int] = []
-    fetch = DirectStatements.fetch
-
-    async def counting(self: DirectStatements, statement: Any, params: Any) -> Any:
-        rows = await fetch(self, statement, params)
-        if rows and statement is fastpath.STATEMENT:
-            answered.append(len(rows))
-        return rows
-
-    monkeypatch.setattr(DirectStatements, "fetch", counting)
-    return answered
+    """The row counts of the direct reads that found the shipment."""
+    return record_direct_statements(monkeypatch, fastpath.STATEMENT, lambda _, rows: len(rows))
 
 
 async def expected_document(shipping: Shipping, shipment_id: str) -> dict[str, Any]:

@@ -72,6 +72,19 @@ _ATTEMPTS = 3
 log = get_logger("shipments.fastpath")
 
 
+def _account_holder_with(scope: Scope, credential_scope: str) -> Principal | None:
+    """The caller the API-wide checks authenticated, when an account holder whose credential
+    carries ``credential_scope`` (staff and everyone else are the route's)."""
+    principal = (scope.get("state") or {}).get("principal")
+    if (
+        isinstance(principal, Principal)
+        and principal.is_account_holder
+        and credential_scope in principal.scopes
+    ):
+        return principal
+    return None
+
+
 class DirectShipmentReads(PreRoutingAnswers):
     prefix = PREFIX
     route = ROUTE
@@ -80,13 +93,8 @@ class DirectShipmentReads(PreRoutingAnswers):
         shipment_id = scope["path"][len(PREFIX) :]
         if not _CANONICAL_UUID.fullmatch(shipment_id):
             return False
-        principal = (scope.get("state") or {}).get("principal")
-        if (
-            not isinstance(principal, Principal)
-            or not principal.is_account_holder
-            or _READ not in principal.scopes
-            or any(name == _REASON for name, _ in scope["headers"])
-        ):
+        principal = _account_holder_with(scope, _READ)
+        if principal is None or any(name == _REASON for name, _ in scope["headers"]):
             return False
         direct: DirectStatements = scope["app"].state.direct
         params: dict[str, Any] = {
@@ -115,13 +123,8 @@ class DirectShipmentCreates(PreRoutingAnswers):
     async def answer(self, scope: Scope, body: bytes, send: Send) -> bool:
         if scope["path"] != self.prefix:
             return False
-        principal = (scope.get("state") or {}).get("principal")
-        if (
-            not isinstance(principal, Principal)
-            or not principal.is_account_holder
-            or _WRITE not in principal.scopes
-            or not _is_plain_json(scope)
-        ):
+        principal = _account_holder_with(scope, _WRITE)
+        if principal is None or not _is_plain_json(scope):
             return False
         state = scope["app"].state
         direct: DirectStatements = state.direct
