@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -126,3 +127,16 @@ def test_security_headers_on_every_answer(stack: Stack) -> None:
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "server" not in response.headers
+
+
+def test_caddy_runs_with_the_gateways_garbage_collector_settings(stack: Stack) -> None:
+    """The launcher replaces itself with Caddy, which must see GOGC and GOMEMLIMIT."""
+    pid = stack.processes["gateway"].popen.pid
+    environment = dict(
+        entry.split("=", 1)
+        for entry in Path(f"/proc/{pid}/environ").read_text().split("\0")
+        if "=" in entry
+    )
+    assert Path(f"/proc/{pid}/exe").resolve().name == "caddy"
+    assert environment["GOGC"] == "400"
+    assert environment["GOMEMLIMIT"] == "192MiB"
