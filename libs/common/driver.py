@@ -62,7 +62,6 @@ class DirectStatement:
             for name, bind in compiled.binds.items()
             if not bind.required and name in self.names
         }
-        self.required = frozenset(self.names) - self._constants.keys()
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         constants = self._constants

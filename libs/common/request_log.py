@@ -244,22 +244,31 @@ class RequestLogSink:
             return None
         try:
             async with self.sessionmaker() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # One row of column arrays: asyncpg encodes each array in one go, where
-                    # a multi-row VALUES had SQLAlchemy render a parameter per field.
-                    columns = {name: [row[name] for row in batch] for name in batch[0]}
-                    await session.execute(self._unnest_insert(tuple(columns)), columns)
-                else:
-                    await session.execute(self._insert(session), batch)
+                await self._insert(session, batch)
                 await session.commit()
         except Exception as exc:
             return exc
         self.written += len(batch)
         return None
 
+    async def _insert(self, session: AsyncSession, batch: list[dict[str, Any]]) -> None:
+        # A commit whose answer was lost may have stored the batch: the retry skips the rows
+        # that exist (same ids) instead of storing them twice.
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # One row of column arrays: asyncpg encodes each array in one go, where a
+            # multi-row VALUES had SQLAlchemy render a parameter per field.
+            columns = {name: [row[name] for row in batch] for name in batch[0]}
+            await session.execute(self._unnest_insert(tuple(columns)), columns)
+        elif dialect == "sqlite":
+            statement = sqlite.insert(self.model).on_conflict_do_nothing(index_elements=["id"])
+            await session.execute(statement, batch)
+        else:
+            await session.execute(insert(self.model), batch)
+
     def _unnest_insert(self, names: tuple[str, ...]) -> Insert:
-        """PostgreSQL: the batch as ``INSERT ... SELECT unnest(...)`` of one array per column,
-        skipping ids already stored (see :meth:`_insert`)."""
+        """``INSERT ... SELECT unnest(...)`` of one array per column, built once per set of
+        columns."""
         statement = self._unnest_statements.get(names)
         if statement is None:
             table: Table = self.model.__table__  # type: ignore[attr-defined]
@@ -274,16 +283,6 @@ class RequestLogSink:
             )
             self._unnest_statements[names] = statement
         return statement
-
-    def _insert(self, session: AsyncSession) -> Insert:
-        # A commit whose answer was lost may have stored the batch: the retry skips the rows
-        # that exist (same ids) instead of storing them twice.
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(self.model).on_conflict_do_nothing(index_elements=["id"])
-        if dialect == "sqlite":
-            return sqlite.insert(self.model).on_conflict_do_nothing(index_elements=["id"])
-        return insert(self.model)
 
     def _log_failure(self, error: Exception, attempt: int, entries: int) -> None:
         log.error(

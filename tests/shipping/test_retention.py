@@ -38,6 +38,14 @@ async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
         assert response.status_code == 200
 
 
+async def delivered(shipping: Shipping, prefix: str, count: int) -> list[dict[str, object]]:
+    """``count`` shipments with references ``<prefix>-0`` ..., each delivered."""
+    shipments = [await shipping.create(reference=f"{prefix}-{i}") for i in range(count)]
+    for shipment in shipments:
+        await deliver(shipping, shipment)
+    return shipments
+
+
 async def purge(shipping: Shipping, batch_size: int = 1000) -> int:
     report = await purge_expired_recipients(
         shipping.database.sessionmaker,
@@ -98,9 +106,7 @@ async def test_purge_erases_exactly_the_expired_recipients(shipping: Shipping) -
 
 
 async def test_purge_is_idempotent_and_works_in_batches(shipping: Shipping) -> None:
-    shipments = [await shipping.create(reference=f"B-{i}") for i in range(5)]
-    for shipment in shipments:
-        await deliver(shipping, shipment)
+    await delivered(shipping, "B", 5)
     shipping.clock.advance(timedelta(days=91))
     report = await purge_expired_recipients(
         shipping.database.sessionmaker,
@@ -127,9 +133,7 @@ async def test_sessions_side_by_side_erase_each_due_recipient_once(
     # Sessions side by side need connections of their own: a committed database.
     async with start_shipping(settings_for(shipping_settings), issuer, committed=True) as shipping:
         try:
-            due = [await shipping.create(reference=f"DUE-{i}") for i in range(7)]
-            for shipment in due:
-                await deliver(shipping, shipment)
+            due = await delivered(shipping, "DUE", 7)
             shipping.clock.advance(timedelta(days=60))
             kept = await shipping.create(reference="KEPT-1")
             await deliver(shipping, kept)

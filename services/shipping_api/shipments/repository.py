@@ -35,6 +35,7 @@ from services.shipping_api.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from services.shipping_api.shipments.document import PARCEL_DOCUMENT_FIELDS
 from services.shipping_api.shipments.schemas import ShipmentFilters
 from services.shipping_api.webhooks.outbox import DeliveryState
 
@@ -196,6 +197,21 @@ def list_statement(filters: ShipmentFilters) -> Select[Any]:
     return statement
 
 
+def _restriction_of(account: Any, email: Any, phone: Any) -> ColumnElement[bool]:
+    """A restriction or objection (AVG art. 18/21) by the account, the e-mail or the phone
+    (their blind indexes); each a value, or a list of values of which any matches."""
+
+    def by(kind: str, value: Any) -> ColumnElement[bool]:
+        matches = (
+            SubjectRestriction.value.in_(value)
+            if isinstance(value, list)
+            else SubjectRestriction.value == value
+        )
+        return (SubjectRestriction.kind == kind) & matches
+
+    return or_(by("account", account), by("email", email), by("phone", phone))
+
+
 async def restricted_matches(
     session: AsyncSession,
     *,
@@ -204,22 +220,12 @@ async def restricted_matches(
     phone_indexes: Sequence[str],
 ) -> tuple[bool, set[str], set[str]]:
     """Which of these recipients (or the account itself) restricted or objected."""
-    conditions = [
-        (SubjectRestriction.kind == "account") & (SubjectRestriction.value == str(account_id))
-    ]
-    if email_indexes:
-        conditions.append(
-            (SubjectRestriction.kind == "email")
-            & SubjectRestriction.value.in_(sorted(set(email_indexes)))
-        )
-    if phone_indexes:
-        conditions.append(
-            (SubjectRestriction.kind == "phone")
-            & SubjectRestriction.value.in_(sorted(set(phone_indexes)))
-        )
+    restricted = _restriction_of(
+        str(account_id), sorted(set(email_indexes)), sorted(set(phone_indexes))
+    )
     rows = (
         await session.execute(
-            select(SubjectRestriction.kind, SubjectRestriction.value).where(or_(*conditions))
+            select(SubjectRestriction.kind, SubjectRestriction.value).where(restricted)
         )
     ).all()
     account = any(kind == "account" for kind, _ in rows)
@@ -240,15 +246,6 @@ async def insert_shipments(
     await session.execute(insert(ShipmentEvent), events)
 
 
-def _restriction_of(account_key: Any, email_index: Any, phone_index: Any) -> ColumnElement[bool]:
-    """A restriction or objection (AVG art. 18/21) by the account, the e-mail or the phone."""
-    return or_(
-        (SubjectRestriction.kind == "account") & (SubjectRestriction.value == account_key),
-        (SubjectRestriction.kind == "email") & (SubjectRestriction.value == email_index),
-        (SubjectRestriction.kind == "phone") & (SubjectRestriction.value == phone_index),
-    )
-
-
 # A UUIDv7 made by PostgreSQL 13+ (before uuidv7() of 18): a random UUID whose first 48 bits
 # become the Unix time in milliseconds and whose version nibble becomes 7.
 _UUID7 = literal_column(
@@ -257,6 +254,10 @@ _UUID7 = literal_column(
     "from 1 for 6), 52, 1), 53, 1), 'hex')::uuid",
     Uuid(),
 )
+
+
+CREATE_PARCEL_COLUMNS = ("id", *PARCEL_DOCUMENT_FIELDS)
+"""The parcel columns ``CREATE_ONE`` takes as ``parcel_<column>`` arrays."""
 
 
 def _create_one() -> Select[tuple[uuid.UUID]]:
@@ -286,18 +287,17 @@ def _create_one() -> Select[tuple[uuid.UUID]]:
         .exists()
     )
     shipment = insert(Shipment).values(values).returning(Shipment.id).cte("shipment")
-    parcel_columns = ("id", "sequence", "weight_grams", "length_cm", "width_cm", "height_cm")
     parcels = (
         insert(Parcel)
         .from_select(
-            ["shipment_id", *parcel_columns],
+            ["shipment_id", *CREATE_PARCEL_COLUMNS],
             select(
                 shipment.c.id,
                 *(
                     func.unnest(
                         bindparam(f"parcel_{name}", type_=ARRAY(Parcel.__table__.c[name].type))
                     )
-                    for name in parcel_columns
+                    for name in CREATE_PARCEL_COLUMNS
                 ),
             ),
         )

@@ -302,7 +302,7 @@ async def create_shipment(
 def direct_create_parameters(item: PreparedShipment, context: CreationContext) -> dict[str, Any]:
     """The parameters of ``repository.CREATE_ONE`` for one prepared shipment."""
     parameters = {name: value for name, value in item.row.items() if name != "is_restricted"}
-    for name in ("id", "sequence", "weight_grams", "length_cm", "width_cm", "height_cm"):
+    for name in repository.CREATE_PARCEL_COLUMNS:
         parameters[f"parcel_{name}"] = [parcel[name] for parcel in item.parcels]
     for name, value in item.event.items():
         parameters[f"event_{name}"] = value
