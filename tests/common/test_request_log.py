@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import uuid
@@ -12,8 +13,10 @@ import httpx
 import orjson
 import pytest
 import structlog
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import Receive, Scope, Send
 
+from libs.common.app import ServiceApp
 from libs.common.logging import (
     RequestLogMiddleware,
     RequestLogWriter,
@@ -237,6 +240,45 @@ async def test_unhandled_error_is_a_500_problem_without_internals() -> None:
     entry = lines.requests()[0]
     assert entry["status"] == 500
     assert entry["response_size"] == len(response.content)
+
+
+async def test_service_app_has_the_request_log_outermost_instead_of_starlettes_500_layer() -> None:
+    lines = Lines()
+    app = ServiceApp(
+        request_log=functools.partial(
+            RequestLogMiddleware,
+            service="shipping",
+            trusted_proxies=LOOPBACK,
+            writer=lines.writer,
+            logger=lines.logger,
+        ),
+        openapi_url=None,
+    )
+
+    @app.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("secret internal detail")
+
+    layers, layer = [], app.build_middleware_stack()
+    while layer is not None:
+        layers.append(type(layer))
+        layer = getattr(layer, "app", None)
+    assert layers[0] is RequestLogMiddleware
+    assert ServerErrorMiddleware not in layers
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        crashed = await client.get("/crash")
+        missing = await client.get("/nothing")
+    assert crashed.status_code == 500
+    assert crashed.headers["content-type"] == "application/problem+json"
+    assert "secret internal detail" not in crashed.text
+    assert missing.status_code == 404
+    assert [(e["event"], e.get("status")) for e in lines.all()] == [
+        ("unhandled_error", None),
+        ("request", 500),
+        ("request", 404),
+    ]
 
 
 async def test_account_requests_go_to_the_sink_anonymous_ones_do_not() -> None:
