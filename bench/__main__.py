@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run_all(args.seconds, set(args.only or ()))
     print_report(results)
-    return 0 if all(result.passed for result in results) else 1
+    return 0 if all(result.passed is not False for result in results) else 1
 
 
 if __name__ == "__main__":

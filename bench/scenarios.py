@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.instructions import callgrind_available, instructions_per_request
 from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
 from bench.servers import ROOT, rss_megabytes, uvicorn_app
@@ -91,40 +92,59 @@ def hello(run: Run) -> list[Result]:
 def request_log_cost(run: Run) -> list[Result]:
     """The request-log middleware on vs off, same endpoint: at most 5 % throughput cost.
 
-    Both processes are set up as a service's (garbage collector settled). On a shared host two
-    runs of the same process differ by up to a quarter in requests per second, and the host's
-    load changes over tens of seconds; so the variants alternate in six short pairs, and the
-    cost is the median of the pairs' ``1 - on / off``. Each line also shows the server's CPU
-    time per request, the quantity the throughput of a CPU-bound server follows.
+    Both processes are set up as a service's (garbage collector settled; the request log
+    installed as ``ServiceApp`` installs it). On a shared host two runs of the same process
+    differ by up to a quarter in requests per second, and the host's load changes over tens of
+    seconds; so both servers are started once and loaded in turn, in ten pairs of short slices
+    whose order alternates (off-on, on-off, ...), and the cost is the median of the pairs'
+    ``1 - on / off``. Each line also shows the server's CPU time per request, the quantity the
+    throughput of a CPU-bound server follows.
     """
-    pairs: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    seconds = max(2, run.seconds // 2)
-    for _ in range(6):
-        measured: dict[str, tuple[float, float]] = {}
-        for variant, factory in (
-            ("off", "bench.hello:create_hello_settled"),
-            ("on", "bench.hello:create_hello_logged"),
-        ):
-            with uvicorn_app(factory) as served:
-                run_wrk(f"{served.url}/hello", seconds=1)
+    seconds = max(2, run.seconds // 4)
+    pairs: list[dict[str, tuple[float, float]]] = []
+    with (
+        uvicorn_app("bench.hello:create_hello_settled") as off,
+        uvicorn_app("bench.hello:create_hello_logged") as on,
+    ):
+        servers = {"off": off, "on": on}
+        for served in servers.values():
+            run_wrk(f"{served.url}/hello", seconds=1)
+        for pair in range(10):
+            measured: dict[str, tuple[float, float]] = {}
+            for variant in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                served = servers[variant]
                 before = served.cpu_seconds()
                 result = run_wrk(f"{served.url}/hello", seconds=seconds)
                 cpu = served.cpu_seconds() - before
-            measured[variant] = (result.rps, cpu / result.requests * 1e6)
-        pairs.append((measured["off"], measured["on"]))
-    cost = statistics.median(1 - on[0] / off[0] for off, on in pairs)
-    return [
+                measured[variant] = (result.rps, cpu / result.requests * 1e6)
+            pairs.append(measured)
+    cost = statistics.median(1 - pair["on"][0] / pair["off"][0] for pair in pairs)
+    results = [
         Result(
             "request-log middleware cost",
-            "median of 6 pairs; req/s with/without: "
-            + ", ".join(f"{on[0]:,.0f}/{off[0]:,.0f}" for off, on in pairs)
+            f"median of {len(pairs)} pairs; req/s with/without: "
+            + ", ".join(f"{pair['on'][0]:,.0f}/{pair['off'][0]:,.0f}" for pair in pairs)
             + "; CPU us per request with/without: "
-            + ", ".join(f"{on[1]:.0f}/{off[1]:.0f}" for off, on in pairs),
+            + ", ".join(f"{pair['on'][1]:.0f}/{pair['off'][1]:.0f}" for pair in pairs),
             cost,
             "<= 0.05",
             cost <= 0.05,
         )
     ]
+    if callgrind_available():
+        without = instructions_per_request("bench.hello:create_hello_settled")
+        with_log = instructions_per_request("bench.hello:create_hello_logged")
+        results.append(
+            Result(
+                "request-log instructions",
+                f"user-space instructions per request under uvicorn with/without: "
+                f"{with_log:,.0f}/{without:,.0f} (callgrind; the host's load does not move them)",
+                with_log / without - 1,
+                "(counted)",
+                None,
+            )
+        )
+    return results
 
 
 def _ratio(name: str, result: LoadResult, reference: float, target: float, what: str) -> Result:

@@ -42,21 +42,29 @@ class Served:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def uvicorn_app(factory: str, *, path: str = "/hello") -> Iterator[Served]:
+def uvicorn_command(factory: str, port: int) -> list[str]:
     """``factory`` (``module:function``) served like ``python -m services.X serve`` serves."""
-    port = free_port()
-    command = [
+    return [
         sys.executable, "-m", "uvicorn", factory, "--factory",
         "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--no-proxy-headers", "--no-server-header",
         "--log-level", "warning",
     ]  # fmt: skip
-    process = subprocess.Popen(
+
+
+def start_quietly(command: list[str], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )  # fmt: skip
+
+
+@contextmanager
+def uvicorn_app(factory: str, *, path: str = "/hello") -> Iterator[Served]:
+    """``factory`` served by uvicorn as the services are (``uvicorn_command``)."""
+    port = free_port()
+    process = start_quietly(uvicorn_command(factory, port))
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url + path)
