@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import text
@@ -30,9 +30,7 @@ class Run:
     seconds: int
     hello_url: str = ""
     """The reference, served for the whole run."""
-    hello_rps: float = 0.0
     platform: BenchPlatform | None = None
-    measured: dict[str, LoadResult] = field(default_factory=dict)
     _last_hello: float | None = None
 
     def hello(self) -> float:
@@ -76,7 +74,6 @@ def _rotating(
 def hello(run: Run) -> list[Result]:
     run_wrk(f"{run.hello_url}/hello", seconds=2)
     result = run_wrk(f"{run.hello_url}/hello", seconds=run.seconds)
-    run.hello_rps = result.rps
     return [
         Result(
             "hello world (reference)",
@@ -171,7 +168,6 @@ def tracking(run: Run) -> list[Result]:
     )
     via_gateway = run_wrk(platform.stack.gateway_url + paths[0], seconds=run.seconds, lua=lua)
     run.moved_on()
-    run.measured["tracking_direct"] = direct
     for result in (direct, via_gateway):
         if result.count(200) != result.requests:
             raise RuntimeError(f"tracking answered other than 200: {result.statuses}")

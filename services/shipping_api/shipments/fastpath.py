@@ -44,17 +44,20 @@ from services.shipping_api.shipments.schemas import ShipmentCreate
 from services.shipping_api.shipments.tracking_codes import new_tracking_code
 
 PREFIX = shipments_router.prefix + "/"
-# The metrics and the request log label an answer with its route's template, as if routed.
-ROUTE = next(
-    r
-    for r in shipments_router.routes
-    if isinstance(r, Route) and r.path == PREFIX + "{shipment_id}" and "GET" in (r.methods or ())
-)
-CREATE_ROUTE = next(
-    r
-    for r in shipments_router.routes
-    if isinstance(r, Route) and r.path == shipments_router.prefix and "POST" in (r.methods or ())
-)
+
+
+def _route(path: str, method: str) -> Route:
+    """The route that answers ``method`` on ``path``: the metrics and the request log label a
+    pre-routing answer with its template, as if routed."""
+    return next(
+        r
+        for r in shipments_router.routes
+        if isinstance(r, Route) and r.path == path and method in (r.methods or ())
+    )
+
+
+ROUTE = _route(PREFIX + "{shipment_id}", "GET")
+CREATE_ROUTE = _route(shipments_router.prefix, "POST")
 STATEMENT = DirectStatement(DOCUMENT_OF_ACCOUNT)
 CREATE = DirectStatement(CREATE_ONE)
 _CANONICAL_UUID = re.compile(
