@@ -4,6 +4,7 @@ Caddyfile, check a Caddyfile, or rebuild the merged OpenAPI document."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import subprocess
@@ -36,12 +37,47 @@ GO_RUNTIME_DEFAULTS = {
 }
 
 
+def gateway_processors(cpus: int, cpu_max: str | None) -> int:
+    """How many CPUs Caddy's scheduler may run goroutines on (GOMAXPROCS, decision 0701).
+
+    ``cpus`` is what the process may be scheduled on, ``cpu_max`` the content of its cgroup's
+    ``cpu.max`` ("quota period" or "max period"). On a machine it shares with the services and
+    PostgreSQL the gateway takes half the CPUs: proxying is the smaller part of a request's work,
+    and Go's idle processors spin looking for goroutines on CPU the others need. Under a CPU
+    quota it takes the whole quota, rounded down (Go's own default rounds up, to at least 2,
+    which a 1-CPU container then pays for in throttling).
+    """
+    processors = cpus // 2
+    quota, _, period = (cpu_max or "").partition(" ")
+    if quota.isdigit() and period.strip().isdigit() and int(period) > 0:
+        processors = min(processors, math.floor(int(quota) / int(period)))
+    return max(1, processors)
+
+
+def _cgroup_cpu_max() -> str | None:
+    """The ``cpu.max`` of this process's cgroup (v2), or None where there is none."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("0::"):
+            try:
+                return (Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "cpu.max").read_text()
+            except OSError:
+                return None
+    return None
+
+
 def gateway_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DOCS_DIR", str(ROOT / "docs"))
     env.setdefault("SWAGGER_UI_DIR", str(swagger_ui_path))
     for name, value in GO_RUNTIME_DEFAULTS.items():
         env.setdefault(name, value)
+    if "GOMAXPROCS" not in env:
+        cpus = len(os.sched_getaffinity(0))
+        env["GOMAXPROCS"] = str(gateway_processors(cpus, _cgroup_cpu_max()))
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -129,8 +130,9 @@ def test_security_headers_on_every_answer(stack: Stack) -> None:
     assert "server" not in response.headers
 
 
-def test_caddy_runs_with_the_gateways_garbage_collector_settings(stack: Stack) -> None:
-    """The launcher replaces itself with Caddy, which must see GOGC and GOMEMLIMIT."""
+def test_caddy_runs_with_the_gateways_go_runtime_settings(stack: Stack) -> None:
+    """The launcher replaces itself with Caddy, which must see GOGC, GOMEMLIMIT and
+    GOMAXPROCS."""
     pid = stack.processes["gateway"].popen.pid
     environment = dict(
         entry.split("=", 1)
@@ -140,3 +142,4 @@ def test_caddy_runs_with_the_gateways_garbage_collector_settings(stack: Stack) -
     assert Path(f"/proc/{pid}/exe").resolve().name == "caddy"
     assert environment["GOGC"] == "400"
     assert environment["GOMEMLIMIT"] == "192MiB"
+    assert 1 <= int(environment["GOMAXPROCS"]) <= max(1, len(os.sched_getaffinity(0)) // 2)
