@@ -1,4 +1,5 @@
-"""The gateway reads small request bodies whole before it calls a service, and streams large ones.
+"""What a service receives from the gateway: small request bodies whole and in one write, large
+ones streamed, and only the forwarding headers the services read.
 
 Caddy runs with the repository's Caddyfile in front of a plain TCP server standing in for
 shipping_api, so that what reaches the service is seen byte for byte and when it arrives.
@@ -146,3 +147,23 @@ def test_a_body_past_the_buffer_streams_on_to_the_service(gateway: int, upstream
         answer = client.recv(65536)
     assert answer.startswith(b"HTTP/1.1 201")
     assert b"".join(upstream.chunks).endswith(b"\r\n\r\n" + body)
+
+
+def test_the_service_is_told_the_client_and_scheme_and_nothing_else_of_the_proxy(
+    gateway: int, upstream: Upstream
+) -> None:
+    upstream.chunks.clear()
+    with httpx.Client() as client:
+        del client.headers["accept-encoding"]
+        response = client.get(f"http://127.0.0.1:{gateway}/v1/shipments")
+    assert response.status_code == 201
+    head = b"".join(upstream.chunks).partition(b"\r\n\r\n")[0].decode().lower()
+    names = {line.split(":", 1)[0] for line in head.split("\r\n")[1:]}
+    assert {"x-forwarded-for", "x-forwarded-proto", "x-request-id"} <= names
+    assert "x-forwarded-host" not in names
+    assert "via" not in names
+    # The client asked for no encoding, so neither does the gateway (Go would ask for gzip).
+    assert "accept-encoding" not in names
+    # Nor does the client learn what the gateway runs.
+    assert "via" not in response.headers
+    assert "server" not in response.headers
