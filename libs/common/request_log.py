@@ -182,8 +182,11 @@ class RequestLogSink:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _write_until_stopped(self) -> None:
-        """Store the queue batch by batch. While the database is unavailable the batch is kept
-        and retried with backoff (the queue's bound caps the memory an outage can take)."""
+        """Store the queue batch by batch, until a batch is not full: what arrives meanwhile
+        waits for the next tick, so a busy service writes a few full batches a second, not a
+        transaction for every handful of requests that came in during the last write. While the
+        database is unavailable the batch is kept and retried with backoff (the queue's bound
+        caps the memory an outage can take)."""
         attempt = 0
         while self.pending and not self._stopping.is_set():
             batch = self._take_batch()
@@ -191,6 +194,8 @@ class RequestLogSink:
             attempt = self._settle(batch, error, attempt)
             if attempt:
                 await self._pause(min(0.5 * 2 ** (attempt - 1), self.retry_max_seconds))
+            elif len(batch) < self.batch_size:
+                return
 
     async def _write_before_exit(self) -> None:
         """Shutdown: keep trying for a bounded time, then count what could not be stored."""
