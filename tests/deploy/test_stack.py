@@ -561,11 +561,18 @@ def _a_partners_first_evening(
         assert scanned.json()["shipment_status"] == "handed_to_carrier"
     # The recipient's e-mail goes out from the shipping-outbox worker (the API's is off).
     _mails_to(inbox, shipment_body()["recipient"]["email"])
-    drained = [
-        line
-        for line in _json_lines(stack.log("shipping-outbox"))
-        if line.get("event") == "outbox_drained"
-    ]
+    # The worker logs its pass after the mail has gone and been marked sent, and its log lines
+    # reach the file within 50 ms: the line may come a moment after the mail.
+    deadline = time.monotonic() + 10
+    while True:
+        drained = [
+            line
+            for line in _json_lines(stack.log("shipping-outbox"))
+            if line.get("event") == "outbox_drained"
+        ]
+        if any(line["tried"] >= 1 for line in drained) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert any(line["tried"] >= 1 for line in drained)
     return account, headers, key, shipment
 
