@@ -4,6 +4,7 @@ from the performance issue; results and commands in docs/performance.md)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import statistics
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 from sqlalchemy import text
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.instructions import callgrind_available, instructions_per_request
 from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
-from bench.servers import ROOT, rss_megabytes, uvicorn_app
+from bench.servers import ROOT, Served, rss_megabytes, uvicorn_app
 from bench.wrk import LoadResult, run_wrk
 from tests.support.platform import shipment_payload, wait_for_status
 
@@ -86,6 +88,23 @@ def hello(run: Run) -> list[Result]:
     ]
 
 
+Measured = TypeVar("Measured")
+
+
+def _alternating_pairs(
+    loads: dict[str, Callable[[], Measured]], count: int
+) -> list[dict[str, Measured]]:
+    """``count`` pairs of the two ``loads``, run in turn in an order that alternates (a-b,
+    b-a, ...), so that the host's load of the moment weighs on both sides alike; each pair maps
+    the loads' names to what they measured."""
+    first, second = loads
+    pairs: list[dict[str, Measured]] = []
+    for pair in range(count):
+        order = (first, second) if pair % 2 == 0 else (second, first)
+        pairs.append({name: loads[name]() for name in order})
+    return pairs
+
+
 def request_log_cost(run: Run) -> list[Result]:
     """The request-log middleware on vs off, same endpoint: at most 5 % throughput cost.
 
@@ -98,23 +117,23 @@ def request_log_cost(run: Run) -> list[Result]:
     throughput of a CPU-bound server follows.
     """
     seconds = max(2, run.seconds // 4)
-    pairs: list[dict[str, tuple[float, float]]] = []
     with (
         uvicorn_app("bench.hello:create_hello_settled") as off,
         uvicorn_app("bench.hello:create_hello_logged") as on,
     ):
-        servers = {"off": off, "on": on}
-        for served in servers.values():
+        for served in (off, on):
             run_wrk(f"{served.url}/hello", seconds=1)
-        for pair in range(10):
-            measured: dict[str, tuple[float, float]] = {}
-            for variant in ("off", "on") if pair % 2 == 0 else ("on", "off"):
-                served = servers[variant]
+
+        def measure(served: Served) -> Callable[[], tuple[float, float]]:
+            def load() -> tuple[float, float]:
                 before = served.cpu_seconds()
                 result = run_wrk(f"{served.url}/hello", seconds=seconds)
                 cpu = served.cpu_seconds() - before
-                measured[variant] = (result.rps, cpu / result.requests * 1e6)
-            pairs.append(measured)
+                return result.rps, cpu / result.requests * 1e6
+
+            return load
+
+        pairs = _alternating_pairs({"off": measure(off), "on": measure(on)}, 10)
     cost = statistics.median(1 - pair["on"][0] / pair["off"][0] for pair in pairs)
     results = [
         Result(
@@ -173,10 +192,13 @@ def tracking(run: Run) -> list[Result]:
     # host's load of the moment).
     seconds = max(2, run.seconds // 4)
     urls = {"direct": direct_url + paths[0], "gateway": platform.stack.gateway_url + paths[0]}
-    pairs: list[dict[str, LoadResult]] = []
-    for pair in range(6):
-        order = ("direct", "gateway") if pair % 2 == 0 else ("gateway", "direct")
-        pairs.append({name: run_wrk(urls[name], seconds=seconds, lua=lua) for name in order})
+    pairs = _alternating_pairs(
+        {
+            name: functools.partial(run_wrk, url, seconds=seconds, lua=lua)
+            for name, url in urls.items()
+        },
+        6,
+    )
     for result in (direct, *(r for pair in pairs for r in pair.values())):
         if result.count(200) != result.requests:
             raise RuntimeError(f"tracking answered other than 200: {result.statuses}")

@@ -4,7 +4,6 @@ Caddyfile, check a Caddyfile, or rebuild the merged OpenAPI document."""
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import subprocess
@@ -50,7 +49,7 @@ def gateway_processors(cpus: int, cpu_max: str | None) -> int:
     processors = cpus // 2
     quota, _, period = (cpu_max or "").partition(" ")
     if quota.isdigit() and period.strip().isdigit() and int(period) > 0:
-        processors = min(processors, math.floor(int(quota) / int(period)))
+        processors = min(processors, int(quota) // int(period))
     return max(1, processors)
 
 
