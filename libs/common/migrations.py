@@ -68,6 +68,10 @@ def run_env(target_metadata: MetaData) -> None:
         if schema and not is_sqlite:
             sync_connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             sync_connection.execute(text(f'SET search_path TO "{schema}"'))
+            # Committed here, so that the migrations' transaction is Alembic's own: a
+            # migration's `autocommit_block` (CREATE INDEX CONCURRENTLY) commits and reopens
+            # only a transaction Alembic began. The search path is the session's and stays.
+            sync_connection.commit()
         context.configure(
             connection=sync_connection,
             target_metadata=target_metadata,

@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db import create_engine
 from libs.common.migrations import alembic_config, downgrade, head_revisions, upgrade
@@ -106,3 +107,127 @@ def test_models_and_migrations_agree(service: str, tmp_path: Path) -> None:
         assert asyncio.run(diff()) == []
         if schema:
             asyncio.run(drop_schema(url, schema))
+
+
+PARTIAL_LOOKUPS = {
+    "ix_shipments_account_id_reference": "reference IS NOT NULL",
+    "ix_shipments_recipient_email_index": "recipient_email_index IS NOT NULL",
+    "ix_shipments_recipient_phone_index": "recipient_phone_index IS NOT NULL",
+}
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="concurrent index builds are PostgreSQL's")
+def test_shipping_index_rebuild_leaves_the_table_open_to_writes() -> None:
+    """Shipping's 0005 replaces three indexes of shipments while a writer holds the table: a
+    second writer goes on meanwhile (a plain DROP/CREATE INDEX queues behind the first writer
+    and every later one queues behind it), and the result is the partial indexes, all valid."""
+    schema = "shipping_index_rebuild_test"
+    asyncio.run(drop_schema(POSTGRES_URL, schema))
+    config = alembic_config(
+        SHIPPING_MIGRATIONS, database_url=POSTGRES_URL, schema=schema, version_table="v"
+    )
+    upgrade(config, "0004")
+    touch = text("UPDATE shipments SET reference = reference WHERE false")
+
+    async def migrate_beside_writers() -> None:
+        engine = create_engine(POSTGRES_URL, schema=schema)
+        try:
+            async with engine.connect() as holder, engine.connect() as other:
+                await holder.execute(touch)  # its transaction stays open: a writer at work
+                migration = asyncio.create_task(asyncio.to_thread(upgrade, config, "0005"))
+                await _until_waiting_on_the_holder(other, schema)
+                await other.execute(text("SET lock_timeout = '3s'"))
+                await other.execute(touch)
+                await other.commit()
+                await holder.commit()
+                await asyncio.wait_for(migration, 60)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate_beside_writers())
+
+    found = asyncio.run(_shipments_indexes(schema))
+    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
+        name: (f"({predicate})", True) for name, predicate in PARTIAL_LOOKUPS.items()
+    }
+    assert all(valid for _, valid in found.values())
+    assert not [name for name in found if name.endswith("_next")]
+
+    downgrade(config, "0004")
+    found = asyncio.run(_shipments_indexes(schema))
+    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
+        name: (None, True) for name in PARTIAL_LOOKUPS
+    }
+    asyncio.run(drop_schema(POSTGRES_URL, schema))
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="concurrent index builds are PostgreSQL's")
+def test_shipping_index_rebuild_runs_again_after_an_interrupted_run() -> None:
+    """What a stopped run of 0005 leaves behind (a half-built index under the new name; the old
+    index already dropped) does not stop the next run, which ends with the partial indexes."""
+    schema = "shipping_index_rerun_test"
+    asyncio.run(drop_schema(POSTGRES_URL, schema))
+    config = alembic_config(
+        SHIPPING_MIGRATIONS, database_url=POSTGRES_URL, schema=schema, version_table="v"
+    )
+    upgrade(config, "0004")
+    asyncio.run(
+        _execute(
+            schema,
+            "CREATE INDEX ix_shipments_account_id_reference_next ON shipments (id)",
+            "CREATE INDEX ix_shipments_recipient_email_index_next ON shipments"
+            " (recipient_email_index) WHERE recipient_email_index IS NOT NULL",
+            "DROP INDEX ix_shipments_recipient_email_index",
+        )
+    )
+    upgrade(config, "0005")
+    found = asyncio.run(_shipments_indexes(schema))
+    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
+        name: (f"({predicate})", True) for name, predicate in PARTIAL_LOOKUPS.items()
+    }
+    assert not [name for name in found if name.endswith("_next")]
+    asyncio.run(drop_schema(POSTGRES_URL, schema))
+
+
+async def _execute(schema: str, *statements: str) -> None:
+    engine = create_engine(POSTGRES_URL, schema=schema)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _shipments_indexes(schema: str) -> dict[str, tuple[str | None, bool]]:
+    """Each index of shipments: its predicate (None when it covers every row), and whether it
+    is valid."""
+    engine = create_engine(POSTGRES_URL, schema=schema)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid), i.indisvalid"
+                    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE i.indrelid = 'shipments'::regclass"
+                )
+            )
+            return {name: (predicate, valid) for name, predicate, valid in rows}
+    finally:
+        await engine.dispose()
+
+
+async def _until_waiting_on_the_holder(conn: AsyncConnection, schema: str) -> None:
+    """Until the migration's session waits for a lock (the holder's open transaction)."""
+    for _ in range(200):
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrations'"
+                " AND wait_event_type = 'Lock' AND query LIKE '%ix_shipments_%'"
+            )
+        )
+        await conn.rollback()
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the migration of {schema} never waited for the open writer")

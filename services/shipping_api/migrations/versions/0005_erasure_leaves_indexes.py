@@ -26,20 +26,35 @@ LOOKUPS = (
 
 def upgrade() -> None:
     for name, columns, nulled in LOOKUPS:
-        op.drop_index(name, table_name="shipments")
-        present = sa.text(f"{nulled} IS NOT NULL")
-        op.create_index(
-            name,
-            "shipments",
-            columns,
-            unique=False,
-            postgresql_where=present,
-            sqlite_where=present,
-        )
+        _replace(name, columns, sa.text(f"{nulled} IS NOT NULL"))
 
 
 def downgrade() -> None:
-    for name, columns, nulled in LOOKUPS:
-        present = sa.text(f"{nulled} IS NOT NULL")
-        op.drop_index(name, table_name="shipments", postgresql_where=present, sqlite_where=present)
-        op.create_index(name, "shipments", columns, unique=False)
+    for name, columns, _ in LOOKUPS:
+        _replace(name, columns, None)
+
+
+def _replace(name: str, columns: list[str], where: sa.TextClause | None) -> None:
+    """Index ``columns`` of shipments as ``name``, only rows matching ``where`` (all if None).
+
+    On PostgreSQL the table stays open to writes throughout: the new index is built
+    concurrently under a name of its own, the old one dropped concurrently, and the new one
+    renamed, none of which takes a lock that waits for, or holds up, writers for longer than
+    the catalog change. Each step tolerates a run that stopped halfway (a concurrent build
+    that fails leaves an invalid index behind), so the migration can simply be run again.
+    SQLite, with its one writer, replaces the index in the migration's transaction.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(name, table_name="shipments")
+        op.create_index(name, "shipments", columns, sqlite_where=where)
+        return
+    building = f"{name}_next"
+    with op.get_context().autocommit_block():
+        op.drop_index(
+            building, table_name="shipments", if_exists=True, postgresql_concurrently=True
+        )
+        op.create_index(
+            building, "shipments", columns, postgresql_where=where, postgresql_concurrently=True
+        )
+        op.drop_index(name, table_name="shipments", if_exists=True, postgresql_concurrently=True)
+        op.execute(sa.text(f"ALTER INDEX {building} RENAME TO {name}"))
