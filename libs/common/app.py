@@ -43,10 +43,10 @@ from libs.common.logging import (
 )
 from libs.common.mail import Mailer, mailer_from_settings
 from libs.common.metrics import DatabaseGauge, Metrics, build_metrics_router
-from libs.common.migrations import head_revisions
 from libs.common.openapi import install_openapi, mount_docs
 from libs.common.ratelimit import RateLimiter
 from libs.common.request_log import RequestLogMixin, RequestLogSink
+from libs.common.revisions import head_revisions
 from libs.common.settings import BaseServiceSettings
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ import uvicorn
 
 from libs.common.db import Database, create_engine
 from libs.common.logging import configure_logging, get_logger
-from libs.common.migrations import alembic_config, downgrade, upgrade
 from libs.common.request_log import RequestLogMixin, purge_expired_request_log
 from libs.common.settings import BaseServiceSettings
 
@@ -28,12 +28,38 @@ class Command:
 
 
 def migration_config(settings: BaseServiceSettings, migrations_dir: Path):  # type: ignore[no-untyped-def]
+    # Alembic is imported only by the processes that migrate (docs/decisions/0708).
+    from libs.common.migrations import alembic_config
+
     return alembic_config(
         migrations_dir,
         database_url=settings.database_url,
         schema=settings.db_schema,
         version_table=settings.version_table,
     )
+
+
+def upgrade_schema(
+    settings: BaseServiceSettings, migrations_dir: Path, revision: str = "head"
+) -> None:
+    from libs.common.migrations import upgrade
+
+    upgrade(migration_config(settings, migrations_dir), revision)
+
+
+def upgrade_in_a_child(settings: BaseServiceSettings, migrations_dir: Path) -> None:
+    """Migrate to head in a forked child before serving: the serving process then holds no
+    Alembic, no templates and no migration modules (~7-11 MB; docs/decisions/0708)."""
+    # Whatever the parent has buffered would otherwise be written by the child as well.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = multiprocessing.get_context("fork").Process(
+        target=upgrade_schema, args=(settings, migrations_dir), name="migrate"
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"migrating the database failed (exit code {child.exitcode})")
 
 
 def database_for(settings: BaseServiceSettings) -> Database:
@@ -83,14 +109,15 @@ def run_cli(
     args = parser.parse_args(argv)
     configure_logging(settings.service_name, settings.log_level)
     log = get_logger("cli")
-    config = migration_config(settings, migrations_dir)
 
     if args.command == "migrate":
-        upgrade(config, args.revision)
+        upgrade_schema(settings, migrations_dir, args.revision)
         log.info("migrated", revision=args.revision)
         return 0
     if args.command == "downgrade":
-        downgrade(config, args.revision)
+        from libs.common.migrations import downgrade
+
+        downgrade(migration_config(settings, migrations_dir), args.revision)
         log.info("downgraded", revision=args.revision)
         return 0
     if args.command == "purge-request-log":
@@ -109,7 +136,7 @@ def run_cli(
         return 0
     if args.command == "serve":
         if settings.migrate_on_start and not args.no_migrate:
-            upgrade(config)
+            upgrade_in_a_child(settings, migrations_dir)
         uvicorn.run(
             app_factory,
             factory=True,

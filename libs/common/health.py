@@ -11,7 +11,7 @@ from sqlalchemy import text
 from libs.common.db import Database
 from libs.common.errors import ServiceUnavailable, problem_responses
 from libs.common.logging import get_logger
-from libs.common.migrations import current_revisions
+from libs.common.revisions import current_revisions
 
 log = get_logger("health")
 

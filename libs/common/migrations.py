@@ -13,10 +13,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command, op
 from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, inspect, text
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db import UTCDateTime, create_engine
 
@@ -30,13 +29,6 @@ def alembic_config(
     config.attributes["schema"] = schema
     config.attributes["version_table"] = version_table
     return config
-
-
-def head_revisions(migrations_dir: Path) -> set[str]:
-    script = ScriptDirectory.from_config(
-        alembic_config(migrations_dir, database_url="", schema=None, version_table="")
-    )
-    return set(script.get_heads())
 
 
 def upgrade(config: Config, revision: str = "head") -> None:
@@ -100,20 +92,6 @@ def run_env(target_metadata: MetaData) -> None:
             await engine.dispose()
 
     asyncio.run(run_async())
-
-
-async def current_revisions(conn: AsyncConnection, version_table: str) -> set[str]:
-    """Revisions recorded in the version table (empty when the service was never migrated)."""
-    if not version_table.replace("_", "").isalnum():
-        raise ValueError(f"unexpected version table name {version_table!r}")
-
-    def read(sync_connection: Connection) -> set[str]:
-        if not inspect(sync_connection).has_table(version_table):
-            return set()
-        rows = sync_connection.execute(text(f"SELECT version_num FROM {version_table}"))  # noqa: S608 - checked name
-        return {row[0] for row in rows}
-
-    return await conn.run_sync(read)
 
 
 # The request_log table as revision 0001 of each service creates it. Every service's history

@@ -10,7 +10,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.db import create_engine
-from libs.common.migrations import alembic_config, downgrade, head_revisions, upgrade
+from libs.common.migrations import alembic_config, downgrade, upgrade
+from libs.common.revisions import head_revisions
 from services.identity_api.app import MIGRATIONS_DIR as IDENTITY_MIGRATIONS
 from services.identity_api.models import Base as IdentityBase
 from services.identity_api.settings import IdentitySettings
@@ -72,6 +73,37 @@ def test_upgrade_downgrade_upgrade(service: str, tmp_path: Path) -> None:
             asyncio.run(drop_schema(url, schema))
     assert head_revisions(migrations_dir)
     assert settings_cls.service_name == service
+
+
+def alembic_heads(migrations_dir: Path) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(migrations_dir, database_url="", schema=None, version_table="")
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_heads_read_without_alembic_are_alembics(service: str) -> None:
+    _, migrations_dir, _ = SERVICES[service]
+    assert head_revisions(migrations_dir) == alembic_heads(migrations_dir) != set()
+
+
+def test_heads_of_branches_and_a_merge_are_alembics(tmp_path: Path) -> None:
+    """Two branches from one root, one of them merged with a third: the heads are the merge
+    and the open branch, whichever way a file writes its assignments."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    files = {
+        "a_root.py": 'revision = "a"\ndown_revision = None\n',
+        "b_left.py": 'revision: str = "b"\ndown_revision: str | None = "a"\n',
+        "c_right.py": 'revision = "c"\ndown_revision = "a"\n',
+        "d_other.py": 'revision = "d"\ndown_revision = "a"\n',
+        "e_merge.py": 'revision = "e"\ndown_revision = ("b", "d")\n',
+    }
+    for name, assignments in files.items():
+        rest = "branch_labels = None\ndepends_on = None\n"
+        (versions / name).write_text(f'"""{name}"""\n{assignments}{rest}')
+    assert head_revisions(tmp_path) == alembic_heads(tmp_path) == {"c", "e"}
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
