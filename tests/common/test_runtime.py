@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from services.identity_api.app import MIGRATIONS_DIR
 from services.identity_api.settings import IdentitySettings
 from tests.support.db import migrate_fresh
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.programs import run_program
 
 PROGRAM = """
 import asyncio, gc, json
@@ -45,15 +42,8 @@ def _started(environment: str, tmp_path: Path) -> dict[str, object]:
     )
     migrate_fresh(settings, MIGRATIONS_DIR)
     env = {**os.environ, "VAR_DIR": str(tmp_path), "IDENTITY_DATABASE_URL": settings.database_url}
-    result = subprocess.run(
-        [sys.executable, "-c", PROGRAM.replace("ENVIRONMENT", repr(environment))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_program(PROGRAM.replace("ENVIRONMENT", repr(environment)), env=env)
+    assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("RUNTIME "))
     answer: dict[str, object] = json.loads(line.removeprefix("RUNTIME "))
     return answer

@@ -7,14 +7,12 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from libs.common.revisions import head_revisions
 from services.identity_api.app import MIGRATIONS_DIR
 from services.identity_api.settings import IdentitySettings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.programs import run_program
 
 # `serve` as `python -m services.identity_api serve` runs it, with uvicorn's run replaced by
 # what uvicorn would do first (build the app) and a report of what the process has imported.
@@ -41,15 +39,7 @@ def _serve(tmp_path: Path, database_url: str) -> subprocess.CompletedProcess[str
         "IDENTITY_DATABASE_URL": database_url,
         "ENVIRONMENT": "development",
     }
-    return subprocess.run(
-        [sys.executable, "-c", PROGRAM],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_program(PROGRAM, env=env)
 
 
 def test_serve_migrates_first_and_serves_without_alembic(tmp_path: Path) -> None:

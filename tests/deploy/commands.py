@@ -7,11 +7,11 @@ from __future__ import annotations
 import functools
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.programs import run_program
+
 SERVICES = ("identity", "shipping", "privacy")
 ROLES = {*SERVICES, "gateway", "migrate"}
 
@@ -56,15 +56,8 @@ def development_environment(**extra: str) -> dict[str, str]:
 def help_texts(module: str) -> dict[str, dict[str, str | int]]:
     """``command -> {code, stdout, stderr}`` of ``python -m module [command] --help``; the key
     ``""`` is the module's own help."""
-    result = subprocess.run(
-        [sys.executable, "-c", _HELP_ALL, module],
-        cwd=ROOT,
-        env=development_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_program(_HELP_ALL, module, env=development_environment())
+    assert result.returncode == 0, result.stderr
     texts: dict[str, dict[str, str | int]] = json.loads(result.stdout)
     return texts
 

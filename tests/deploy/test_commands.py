@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from tests.deploy.commands import ROOT, help_texts, is_known_command, module_of
+from tests.deploy.commands import help_texts, is_known_command, module_of
 from tests.deploy.conftest import DEPLOY, K8S, OVERLAYS
 from tests.deploy.kustomize import pod_specs, render
+from tests.support.programs import ROOT
 
 IMAGE_ROOT = "/app/"
 """Where the Dockerfile puts the repository's files the commands name (Caddyfiles)."""
