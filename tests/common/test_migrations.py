@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -154,11 +155,7 @@ def test_shipping_index_rebuild_leaves_the_table_open_to_writes() -> None:
     second writer goes on meanwhile (a plain DROP/CREATE INDEX queues behind the first writer
     and every later one queues behind it), and the result is the partial indexes, all valid."""
     schema = "shipping_index_rebuild_test"
-    asyncio.run(drop_schema(POSTGRES_URL, schema))
-    config = alembic_config(
-        SHIPPING_MIGRATIONS, database_url=POSTGRES_URL, schema=schema, version_table="v"
-    )
-    upgrade(config, "0004")
+    config = _shipping_at_0004(schema)
     touch = text("UPDATE shipments SET reference = reference WHERE false")
 
     async def migrate_beside_writers() -> None:
@@ -179,7 +176,7 @@ def test_shipping_index_rebuild_leaves_the_table_open_to_writes() -> None:
     asyncio.run(migrate_beside_writers())
 
     found = asyncio.run(_shipments_indexes(schema))
-    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
+    assert _lookups(found) == {
         name: (f"({predicate})", True) for name, predicate in PARTIAL_LOOKUPS.items()
     }
     assert all(valid for _, valid in found.values())
@@ -187,9 +184,7 @@ def test_shipping_index_rebuild_leaves_the_table_open_to_writes() -> None:
 
     downgrade(config, "0004")
     found = asyncio.run(_shipments_indexes(schema))
-    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
-        name: (None, True) for name in PARTIAL_LOOKUPS
-    }
+    assert _lookups(found) == {name: (None, True) for name in PARTIAL_LOOKUPS}
     asyncio.run(drop_schema(POSTGRES_URL, schema))
 
 
@@ -198,11 +193,7 @@ def test_shipping_index_rebuild_runs_again_after_an_interrupted_run() -> None:
     """What a stopped run of 0005 leaves behind (a half-built index under the new name; the old
     index already dropped) does not stop the next run, which ends with the partial indexes."""
     schema = "shipping_index_rerun_test"
-    asyncio.run(drop_schema(POSTGRES_URL, schema))
-    config = alembic_config(
-        SHIPPING_MIGRATIONS, database_url=POSTGRES_URL, schema=schema, version_table="v"
-    )
-    upgrade(config, "0004")
+    config = _shipping_at_0004(schema)
     asyncio.run(
         _execute(
             schema,
@@ -214,11 +205,25 @@ def test_shipping_index_rebuild_runs_again_after_an_interrupted_run() -> None:
     )
     upgrade(config, "0005")
     found = asyncio.run(_shipments_indexes(schema))
-    assert {name: found[name] for name in PARTIAL_LOOKUPS} == {
+    assert _lookups(found) == {
         name: (f"({predicate})", True) for name, predicate in PARTIAL_LOOKUPS.items()
     }
     assert not [name for name in found if name.endswith("_next")]
     asyncio.run(drop_schema(POSTGRES_URL, schema))
+
+
+def _shipping_at_0004(schema: str) -> Config:
+    """Shipping's migrations up to the revision before 0005, in a fresh ``schema``."""
+    asyncio.run(drop_schema(POSTGRES_URL, schema))
+    config = alembic_config(
+        SHIPPING_MIGRATIONS, database_url=POSTGRES_URL, schema=schema, version_table="v"
+    )
+    upgrade(config, "0004")
+    return config
+
+
+def _lookups(found: dict[str, tuple[str | None, bool]]) -> dict[str, tuple[str | None, bool]]:
+    return {name: found[name] for name in PARTIAL_LOOKUPS}
 
 
 async def _execute(schema: str, *statements: str) -> None:

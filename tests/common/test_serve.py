@@ -25,7 +25,7 @@ def serve(app_factory, **options):
     from services.identity_api.app import create_app
     create_app()
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"alembic", "mako"})
-    print("SERVING " + json.dumps({"loaded": loaded, "pid": __import__("os").getpid()}))
+    print("SERVING " + json.dumps({"loaded": loaded}))
 
 uvicorn.run = serve
 sys.exit(main(["serve"]))
