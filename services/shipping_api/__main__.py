@@ -1,11 +1,15 @@
 """``python -m services.shipping_api`` with ``serve``, ``migrate``, ``downgrade``,
-``purge-request-log``, ``purge`` and ``deliver-outbox``."""
+``purge-request-log``, ``purge``, ``deliver-outbox`` and ``reseal-webhook-secrets``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
+
+import orjson
 
 from libs.common.cli import Command, database_for, main_for, run_cli
 from libs.common.clock import Clock
@@ -19,8 +23,7 @@ from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
-from services.shipping_api.webhooks.secrets import SecretBox
-from services.shipping_api.webhooks.service import WebhookPolicy
+from services.shipping_api.webhooks.service import ResealReport, WebhookPolicy, reseal_secrets
 from services.shipping_api.webhooks.ssrf import Resolver
 from services.shipping_api.workers import drain_outboxes
 
@@ -79,7 +82,7 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
         policy = WebhookPolicy(
             resolver=Resolver(),
             allow_loopback=settings.webhook_allow_loopback,
-            secrets=SecretBox(settings.webhook_secret_key),
+            secrets=settings.webhook_secrets(),
         )
         dispatcher = WebhookDispatcher(
             database.sessionmaker,
@@ -113,6 +116,30 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
     return 0
 
 
+def _reseal(_args: argparse.Namespace, settings: BaseServiceSettings) -> int:
+    """Moves the webhook signing secrets to the active key, so that the previous keys can be
+    dropped (docs/operations.md, "Rotate keys without downtime"). Exits 1 while some secret
+    opens with none of the configured keys."""
+    assert isinstance(settings, ShippingSettings)  # noqa: S101
+
+    async def reseal() -> ResealReport:
+        database = database_for(settings)
+        try:
+            return await reseal_secrets(database.sessionmaker, settings.webhook_secrets())
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(reseal())
+    summary = {
+        "resealed": report.resealed,
+        "current": report.current,
+        "unreadable": len(report.unreadable),
+        "unreadable_endpoints": [str(endpoint_id) for endpoint_id in report.unreadable],
+    }
+    sys.stdout.write(orjson.dumps(summary).decode() + "\n")
+    return 1 if report.unreadable else 0
+
+
 COMMANDS = [
     Command(
         name="purge",
@@ -126,16 +153,23 @@ COMMANDS = [
         configure=_configure_deliver,
         run=_deliver,
     ),
+    Command(
+        name="reseal-webhook-secrets",
+        help="re-seal the webhook signing secrets with the active key (a key rotation)",
+        configure=lambda parser: None,
+        run=_reseal,
+    ),
 ]
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(
         settings_factory=ShippingSettings,
         app_factory="services.shipping_api.app:create_app",
         migrations_dir=MIGRATIONS_DIR,
         request_log_model=RequestLog,
         commands=COMMANDS,
+        argv=argv,
     )
 
 

@@ -43,7 +43,6 @@ from services.shipping_api.tracking.fastpath import CachedTrackingAnswers
 from services.shipping_api.webhooks.delivery import WebhookDispatcher
 from services.shipping_api.webhooks.endpoints import router as webhooks_router
 from services.shipping_api.webhooks.outbox import DeliveryState
-from services.shipping_api.webhooks.secrets import SecretBox
 from services.shipping_api.webhooks.service import WebhookPolicy
 from services.shipping_api.webhooks.ssrf import Resolver
 from services.shipping_api.workers import outbox_worker, retention_worker
@@ -133,7 +132,7 @@ def _collaborators(settings: ShippingSettings) -> Lifespan:
         app.state.webhook_policy = WebhookPolicy(
             resolver=Resolver(),
             allow_loopback=settings.webhook_allow_loopback,
-            secrets=SecretBox(settings.webhook_secret_key),
+            secrets=settings.webhook_secrets(),
         )
         app.state.webhook_dispatcher = WebhookDispatcher(
             app.state.database.sessionmaker,

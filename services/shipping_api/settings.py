@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from libs.common.settings import BaseServiceSettings
+from services.shipping_api.webhooks.secrets import SecretBox
 
 CARRIER_NAMES = ("postnl", "dhl", "dpd", "gls", "ups")
 MINIMUM_RECIPIENT_RETENTION_DAYS = 90
@@ -33,6 +34,9 @@ class ShippingSettings(BaseServiceSettings):
     """Key of the keyed blind index over recipients' e-mail and phone (HMAC-SHA256)."""
     webhook_secret_key: str = ""
     """Key that encrypts webhook signing secrets at rest (AES-GCM)."""
+    webhook_secret_previous_keys: list[str] = Field(default_factory=list)
+    """Earlier webhook-secret keys, as a JSON list: they only open, while a rotation moves the
+    stored secrets to ``webhook_secret_key`` (``reseal-webhook-secrets``, decision 0213)."""
     carrier_secrets: dict[str, str] = Field(default_factory=dict)
     """Per-carrier HMAC secret of pushed status events, as JSON: ``{"postnl": "..."}``."""
 
@@ -73,6 +77,10 @@ class ShippingSettings(BaseServiceSettings):
                 for name, value in (
                     ("SHIPPING_BLIND_INDEX_KEY", self.blind_index_key),
                     ("SHIPPING_WEBHOOK_SECRET_KEY", self.webhook_secret_key),
+                    *(
+                        (f"SHIPPING_WEBHOOK_SECRET_PREVIOUS_KEYS[{index}]", value)
+                        for index, value in enumerate(self.webhook_secret_previous_keys)
+                    ),
                 )
                 if len(value) < 32 or value.startswith("dev-only-")
             ]
@@ -97,3 +105,6 @@ class ShippingSettings(BaseServiceSettings):
                 for carrier in CARRIER_NAMES
             }
         return self
+
+    def webhook_secrets(self) -> SecretBox:
+        return SecretBox(self.webhook_secret_key, self.webhook_secret_previous_keys)

@@ -30,6 +30,7 @@ from tests.support.db import rolled_back
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_factories import shipment_body
 from tests.support.shipping_identity import IdentityDouble, IdentityOrNetwork
+from tests.support.shipping_receiver import Receiver, webhook_receiver
 from tests.support.tokens import TokenIssuer, bearer
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -163,6 +164,13 @@ def _no_retry_waits() -> Iterator[None]:
     stamina.set_testing(True, attempts=2)
     yield
     stamina.set_testing(False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server that records the webhook deliveries it gets."""
+    with webhook_receiver() as server:
+        yield server
 
 
 @pytest.fixture

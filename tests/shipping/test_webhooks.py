@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,14 +26,8 @@ from tests.shipping.conftest import (
 )
 from tests.support.db import on_postgres
 from tests.support.shipping_carriers import carrier_event, push_event
-from tests.support.shipping_receiver import Receiver, webhook_receiver
+from tests.support.shipping_receiver import Receiver
 from tests.support.tokens import bearer
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as server:
-        yield server
 
 
 async def register(shipping: Shipping, url: str, events: list[str] | None = None) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import uuid7
 from libs.common.errors import ValidationFailed
@@ -125,3 +125,39 @@ async def list_deliveries(
         session, repository.deliveries_of(endpoint_id), WebhookDelivery.id, params
     )
     return [row for row in rows if isinstance(row, WebhookDelivery)], cursor
+
+
+@dataclass(slots=True)
+class ResealReport:
+    resealed: int = 0
+    current: int = 0
+    unreadable: list[uuid.UUID] = field(default_factory=list)
+    """Endpoints whose secret no configured key opens: their deliveries fail until the account
+    creates the endpoint again."""
+
+
+async def reseal_secrets(
+    sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox, *, batch_size: int = 500
+) -> ResealReport:
+    """Moves every stored signing secret to the active key (a key rotation's last step), in
+    id-ordered batches of one transaction each, so a stopped run is resumed by running it
+    again; endpoints already under the active key are left as they are."""
+    report = ResealReport()
+    after: uuid.UUID | None = None
+    while True:
+        async with sessionmaker() as session, session.begin():
+            rows = await repository.sealed_secrets_after(session, after, batch_size)
+            changes = []
+            for endpoint_id, ciphertext in rows:
+                sealed = box.reseal(ciphertext, associated=endpoint_id.bytes)
+                if sealed is None:
+                    report.unreadable.append(endpoint_id)
+                elif sealed == ciphertext:
+                    report.current += 1
+                else:
+                    changes.append({"endpoint_id": endpoint_id, "old": ciphertext, "new": sealed})
+            await repository.replace_secrets(session, changes)
+            report.resealed += len(changes)
+        if len(rows) < batch_size:
+            return report
+        after = rows[-1][0]
