@@ -124,6 +124,9 @@ write identity_hash_key "$(key32)"
 write shipping_blind_index_key "$(token)"
 # SHIPPING_WEBHOOK_SECRET_KEY: seals the webhook endpoints' signing secrets at rest.
 write shipping_webhook_secret_key "$(token)"
+# SHIPPING_WEBHOOK_SECRET_PREVIOUS_KEYS: JSON list of earlier webhook-secret keys, which only
+# open; empty except while a key rotation is under way (docs/operations.md).
+write shipping_webhook_secret_previous_keys "[]"
 # SHIPPING_CARRIER_SECRETS: per carrier, the HMAC secret its pushed status events are signed
 # with (agreed with the carrier: give them these, or replace them with theirs).
 write shipping_carrier_secrets "$(printf '{"postnl": "%s", "dhl": "%s", "dpd": "%s", "gls": "%s", "ups": "%s"}' \

@@ -37,6 +37,7 @@ apply shipping-secrets \
     --from-file=service_client_secret="$dir/shipping_service_client_secret" \
     --from-file=blind_index_key="$dir/shipping_blind_index_key" \
     --from-file=webhook_secret_key="$dir/shipping_webhook_secret_key" \
+    --from-file=webhook_secret_previous_keys="$dir/shipping_webhook_secret_previous_keys" \
     --from-file=carrier_secrets="$dir/shipping_carrier_secrets"
 apply privacy-secrets \
     --from-file=database_url="$dir/privacy_database_url" \

@@ -99,6 +99,21 @@ def test_shipping_has_a_strong_secret_for_every_carrier(
     assert shipping.blind_index_key != shipping.webhook_secret_key
 
 
+def test_shipping_reads_earlier_webhook_keys_from_their_file_during_a_rotation(
+    compose: dict[str, Any], secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous = secrets / "shipping_webhook_secret_previous_keys"
+    assert settings_of(compose, "shipping", secrets, monkeypatch).webhook_secret_previous_keys == []
+    generated = previous.read_text()
+    earlier = "e" * 43
+    previous.write_text(f'["{earlier}"]\n')
+    try:
+        shipping = settings_of(compose, "shipping", secrets, monkeypatch)
+    finally:
+        previous.write_text(generated)
+    assert shipping.webhook_secret_previous_keys == [earlier]
+
+
 @pytest.mark.parametrize("client", ["shipping", "privacy"])
 def test_identity_knows_each_calling_service_by_the_secret_that_service_presents(
     compose: dict[str, Any], secrets: Path, client: str, monkeypatch: pytest.MonkeyPatch

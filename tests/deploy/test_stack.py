@@ -457,6 +457,7 @@ def test_the_containers_commands_bring_the_platform_up_and_it_serves_a_partner(
     account, headers, key, shipment = _a_partners_first_evening(stack, inbox)
     _an_access_request_completes_across_the_services(stack, inbox, account, headers)
     _every_service_reports_its_queues(stack)
+    _the_webhook_secret_key_rotates(stack, headers)
     _the_signing_key_rotates_without_logging_anyone_out(stack, headers)
     _the_field_encryption_key_rotates(stack, account, key, shipment)
     # The long-running workers kept running through all of it.
@@ -683,10 +684,56 @@ def _the_field_encryption_key_rotates(
         assert [s["id"] for s in listed.json()["data"]] == [shipment["id"]]
 
 
+def _the_webhook_secret_key_rotates(stack: Stack, headers: dict[str, str]) -> None:
+    """docs/operations.md: the new key listed as a previous one and swapped in (one restart, as
+    in compose), the secrets re-sealed, the old key dropped; the endpoint stays as it was."""
+    with httpx.Client(base_url=stack.gateway, verify=False, timeout=30) as client:  # noqa: S501
+        created = client.post(
+            "/v1/webhook-endpoints",
+            json={"url": "https://hooks.example.nl/parcelpro", "events": ["shipment.delivered"]},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+    secrets = stack.database.secrets
+    key_file = secrets / "shipping_webhook_secret_key"
+    previous_file = secrets / "shipping_webhook_secret_previous_keys"
+    assert json.loads(previous_file.read_text()) == []
+    old = key_file.read_text().strip()
+    key_file.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+    previous_file.write_text(json.dumps([old]) + "\n")
+    _restart(stack, "shipping")
+    _restart_worker(stack, "shipping-outbox", "outbox_drained")
+
+    resealed = _json_lines(stack.run("shipping", "shipping", "reseal-webhook-secrets"))[-1]
+    assert (resealed["resealed"], resealed["unreadable"]) == (1, 0), resealed
+    again = _json_lines(stack.run("shipping", "shipping", "reseal-webhook-secrets"))[-1]
+    assert (again["resealed"], again["current"]) == (0, 1), again
+
+    previous_file.write_text("[]\n")
+    _restart(stack, "shipping")
+    _restart_worker(stack, "shipping-outbox", "outbox_drained")
+    with httpx.Client(base_url=stack.gateway, verify=False, timeout=30) as client:  # noqa: S501
+        endpoint = client.get(f"/v1/webhook-endpoints/{created.json()['id']}", headers=headers)
+        assert endpoint.status_code == 200, endpoint.text
+        assert endpoint.json()["secret_hint"] == created.json()["secret_hint"]
+
+
 def _restart(stack: Stack, service: str) -> None:
     stack.stop(service)
     stack.start(service)
     stack.wait_for(service, stack.health_url(service))
+
+
+def _restart_worker(stack: Stack, service: str, event: str, timeout: float = 60.0) -> None:
+    """Restart a process that serves no health URL; up once it logs ``event``."""
+    logged = len(stack.log(service))
+    stack.stop(service)
+    stack.start(service)
+    deadline = time.monotonic() + timeout
+    while not any(line.get("event") == event for line in _json_lines(stack.log(service)[logged:])):
+        assert stack.processes[service].poll() is None, stack.log(service)[logged:][-3000:]
+        assert time.monotonic() < deadline, f"{service} logged no {event} within {timeout}s"
+        time.sleep(0.2)
 
 
 def test_compose_names_every_job_this_test_runs(compose: dict[str, Any]) -> None:
