@@ -57,6 +57,7 @@ def _purge(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
             batches=report.batches,
             erased=report.erased,
             webhook_deliveries=report.webhook_deliveries,
+            previous_webhook_secrets=report.previous_webhook_secrets,
             idempotency_keys=report.idempotency_keys,
             request_log=report.request_log,
         )

@@ -289,11 +289,26 @@ class WebhookEndpoint(UUIDPrimaryKey, Base):
     """The signing secret, encrypted with the service's key (it is needed to sign, so it
     cannot be a hash); shown to the account once."""
     secret_hint: Mapped[str] = mapped_column(String(16), nullable=False)
+    previous_secret_ciphertext: Mapped[str | None] = mapped_column(
+        String(200), info=pii(PiiCategory.CREDENTIALS, exportable=False)
+    )
+    """The secret before the last rotation, sealed like the current one; deliveries are signed
+    with it too until ``previous_secret_expires_at`` (decision 0206)."""
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
-    __table_args__ = (Index("ix_webhook_endpoints_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_account_id_id", "account_id", "id"),
+        # The retention job's lookup; only endpoints in a rotation have an entry.
+        Index(
+            "ix_webhook_endpoints_previous_secret_expires_at",
+            "previous_secret_expires_at",
+            postgresql_where=text("previous_secret_expires_at IS NOT NULL"),
+            sqlite_where=text("previous_secret_expires_at IS NOT NULL"),
+        ),
+    )
 
 
 class WebhookDelivery(UUIDPrimaryKey, Base):

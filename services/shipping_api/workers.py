@@ -109,6 +109,7 @@ def retention_worker(settings: ShippingSettings) -> Lifespan:
                 "retention_purged",
                 shipments=report.shipments,
                 webhook_deliveries=report.webhook_deliveries,
+                previous_webhook_secrets=report.previous_webhook_secrets,
                 idempotency_keys=report.idempotency_keys,
                 request_log=report.request_log,
             )

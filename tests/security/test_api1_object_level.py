@@ -39,6 +39,9 @@ ACCOUNT_OBJECTS: dict[tuple[str, str, str], Attempt] = {
     ),
     ("shipping", "DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Attempt(),
     ("shipping", "GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): Attempt(),
+    ("shipping", "POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Attempt(
+        {"previous_secret_valid_hours": 0}
+    ),
     ("privacy", "GET", "/v1/privacy/requests/{request_id}"): Attempt(),
     ("privacy", "GET", "/v1/privacy/requests/{request_id}/export"): Attempt(),
     ("privacy", "POST", "/v1/privacy/requests/{request_id}/verify"): Attempt({"code": "123456"}),
@@ -144,6 +147,7 @@ async def test_another_accounts_shipment_or_webhook_endpoint_is_404(
         assert own_endpoint.status_code == 200
         assert own_endpoint.json()["is_active"] is True
         assert own_endpoint.json()["description"] is None
+        assert own_endpoint.json()["secret_hint"] == endpoint.json()["secret_hint"]
 
 
 PRIVACY_ATTEMPTS = [

@@ -250,11 +250,16 @@ async def test_erase_repeated_with_the_same_request_id_gives_the_same_answer(
 
 async def test_erase_of_an_account(shipping: Shipping) -> None:
     await shipping.create()
-    await shipping.client.post(
+    registered = await shipping.client.post(
         "/v1/webhook-endpoints",
         json={"url": "https://shop.example.nl/hook", "events": ["shipment.created"]},
         headers=shipping.headers,
     )
+    # In a secret rotation's overlap: the secret before is a credential of the account too.
+    rotated = await shipping.client.post(
+        f"/v1/webhook-endpoints/{registered.json()['id']}/rotate-secret", headers=shipping.headers
+    )
+    assert rotated.status_code == 200
     other_account, other = shipping.other_account()
     theirs = await shipping.create(headers=other)
     answer = (
@@ -277,6 +282,7 @@ async def test_erase_of_an_account(shipping: Shipping) -> None:
     assert endpoint.url == "[erased]"
     assert endpoint.is_active is False
     assert endpoint.secret_ciphertext is None
+    assert endpoint.previous_secret_ciphertext is None
     assert names == ["Jan Jansen"]
     assert theirs["id"]
 

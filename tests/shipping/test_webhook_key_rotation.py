@@ -157,16 +157,32 @@ async def test_reseal_goes_through_every_endpoint_in_batches(
     shipping: Shipping, receiver: Receiver
 ) -> None:
     created = [await register(shipping, receiver.url) for _ in range(5)]
+    # One endpoint is in the overlap of a secret rotation: both its secrets move.
+    rotated = await shipping.client.post(
+        f"/v1/webhook-endpoints/{created[0]['id']}/rotate-secret", headers=shipping.headers
+    )
+    assert rotated.status_code == 200
     old_key = shipping.app.state.settings.webhook_secret_key
     new = new_key()
     rotating = SecretBox(new, [old_key])
 
     report = await reseal_secrets(shipping.database.sessionmaker, rotating, batch_size=2)
-    assert (report.resealed, report.current, report.unreadable) == (5, 0, [])
+    assert (report.resealed, report.current, report.unreadable) == (6, 0, [])
     report = await reseal_secrets(shipping.database.sessionmaker, rotating, batch_size=2)
-    assert (report.resealed, report.current, report.unreadable) == (0, 5, [])
-    for endpoint in created:
-        sealed = await stored_secret(shipping, endpoint["id"])
-        associated = uuid.UUID(endpoint["id"]).bytes
-        assert SecretBox(new).open(sealed, associated=associated) == endpoint["secret"]
+    assert (report.resealed, report.current, report.unreadable) == (0, 6, [])
+    expected = {endpoint["id"]: endpoint["secret"] for endpoint in created}
+    expected[created[0]["id"]] = rotated.json()["secret"]
+    for endpoint_id, secret in expected.items():
+        sealed = await stored_secret(shipping, endpoint_id)
+        associated = uuid.UUID(endpoint_id).bytes
+        assert SecretBox(new).open(sealed, associated=associated) == secret
         assert SecretBox(old_key).open(sealed, associated=associated) is None
+    async with shipping.database.session() as session:
+        previous = await session.scalar(
+            select(WebhookEndpoint.previous_secret_ciphertext).where(
+                WebhookEndpoint.id == uuid.UUID(created[0]["id"])
+            )
+        )
+    assert previous is not None
+    associated = uuid.UUID(created[0]["id"]).bytes
+    assert SecretBox(new).open(previous, associated=associated) == created[0]["secret"]

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select, text
@@ -14,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Scope
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.retention.service import run_retention
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks.outbox import ShipmentWebhookEvent, enqueue_webhooks
-from services.shipping_api.webhooks.signing import verify
+from services.shipping_api.webhooks.signing import signature, verify
 from services.shipping_api.webhooks.ssrf import is_allowed_address
 from tests.shipping.conftest import (
     Shipping,
@@ -26,7 +28,7 @@ from tests.shipping.conftest import (
 )
 from tests.support.db import on_postgres
 from tests.support.shipping_carriers import carrier_event, push_event
-from tests.support.shipping_receiver import Receiver
+from tests.support.shipping_receiver import Received, Receiver
 from tests.support.tokens import bearer
 
 
@@ -338,3 +340,147 @@ async def test_creates_for_one_account_do_not_wait_for_each_other(
                 await holding.rollback()
         finally:
             await delete_account_rows(shipping.database, shipping.account_id)
+
+
+async def rotate(shipping: Shipping, endpoint_id: str, **body: Any) -> httpx.Response:
+    return await shipping.client.post(
+        f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        json=body or None,
+        headers=shipping.headers,
+    )
+
+
+def signatures_of(received: Received) -> list[str]:
+    header = received.headers["parcelpro-signature"]
+    return [item for item in header.split(",") if item.startswith("v1=")]
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    endpoint = await register(shipping, receiver.url)
+    old = endpoint["secret"]
+    response = await rotate(shipping, endpoint["id"], previous_secret_valid_hours=2)
+    assert response.status_code == 200, response.text
+    rotated = response.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_")
+    assert new != old
+    assert rotated["secret_hint"] == new[:10] + "…"
+    until = shipping.clock.now() + timedelta(hours=2)
+    assert rotated["previous_secret_expires_at"] == until.isoformat().replace("+00:00", "Z")
+    fetched = await shipping.client.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=shipping.headers
+    )
+    assert "secret" not in fetched.json()
+    assert fetched.json()["previous_secret_expires_at"] == rotated["previous_secret_expires_at"]
+
+    # During the overlap a receiver holding either secret accepts the delivery.
+    await shipping.create()
+    assert await deliver(shipping) == 1
+    [during] = await receiver.wait_for(1)
+    assert len(signatures_of(during)) == 2
+    for secret in (old, new):
+        assert verify(secret, during.headers["parcelpro-signature"], during.body)
+
+    shipping.clock.advance(timedelta(hours=2))
+    await shipping.create()
+    assert await deliver(shipping) == 1
+    [_, after] = await receiver.wait_for(2)
+    assert len(signatures_of(after)) == 1
+    assert verify(new, after.headers["parcelpro-signature"], after.body)
+    assert not verify(old, after.headers["parcelpro-signature"], after.body)
+    fetched = await shipping.client.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=shipping.headers
+    )
+    assert fetched.json()["previous_secret_expires_at"] is None
+
+
+async def test_a_leaked_secret_is_retired_at_once_and_the_default_overlap_is_a_day(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    endpoint = await register(shipping, receiver.url)
+    first = (await rotate(shipping, endpoint["id"])).json()
+    until = shipping.clock.now() + timedelta(hours=24)
+    assert first["previous_secret_expires_at"] == until.isoformat().replace("+00:00", "Z")
+
+    response = await rotate(shipping, endpoint["id"], previous_secret_valid_hours=0)
+    assert response.status_code == 200
+    final = response.json()
+    assert final["previous_secret_expires_at"] is None
+    await shipping.create()
+    assert await deliver(shipping) == 1
+    [received] = await receiver.wait_for(1)
+    assert len(signatures_of(received)) == 1
+    assert verify(final["secret"], received.headers["parcelpro-signature"], received.body)
+    for earlier in (endpoint["secret"], first["secret"]):
+        assert not verify(earlier, received.headers["parcelpro-signature"], received.body)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"previous_secret_valid_hours": 73}, "previous_secret_valid_hours"),
+        ({"previous_secret_valid_hours": -1}, "previous_secret_valid_hours"),
+        ({"previous_secret_valid_hours": "24"}, "previous_secret_valid_hours"),
+        ({"previous_secret_valid_hours": True}, "previous_secret_valid_hours"),
+        ({"keep_old": True}, "keep_old"),
+    ],
+)
+async def test_rotation_refuses_a_bad_overlap_by_name(
+    shipping: Shipping, body: dict[str, Any], field: str
+) -> None:
+    endpoint = await register(shipping, "https://shop.example.nl/hook")
+    response = await rotate(shipping, endpoint["id"], **body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    stored = await shipping.client.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=shipping.headers
+    )
+    assert stored.json()["secret_hint"] == endpoint["secret_hint"]
+
+
+async def test_only_the_owner_with_the_scope_rotates_a_secret(shipping: Shipping) -> None:
+    endpoint = await register(shipping, "https://shop.example.nl/hook")
+    path = f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret"
+    _, other = shipping.other_account()
+    assert (await shipping.client.post(path, headers=other)).status_code == 404
+    key = shipping.issuer.api_keys.issue(shipping.account_id, [Scope.SHIPMENTS_WRITE.value])
+    assert (await shipping.client.post(path, headers=bearer(key))).status_code == 403
+    missing = f"/v1/webhook-endpoints/{uuid.uuid4()}/rotate-secret"
+    assert (await shipping.client.post(missing, headers=shipping.headers)).status_code == 404
+    stored = await shipping.client.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=shipping.headers
+    )
+    assert stored.json()["secret_hint"] == endpoint["secret_hint"]
+
+
+async def test_the_retention_job_drops_secrets_that_no_longer_sign(shipping: Shipping) -> None:
+    endpoint = await register(shipping, "https://shop.example.nl/hook")
+    await rotate(shipping, endpoint["id"], previous_secret_valid_hours=1)
+    settings = shipping.app.state.settings
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.previous_webhook_secrets == 0
+    later = shipping.clock.now() + timedelta(hours=1)
+    report = await run_retention(shipping.database.sessionmaker, settings, now=later)
+    assert report.previous_webhook_secrets == 1
+    async with shipping.session() as session:
+        stored = await session.get(WebhookEndpoint, uuid.UUID(endpoint["id"]))
+    assert stored is not None
+    assert stored.previous_secret_ciphertext is None
+    assert stored.previous_secret_expires_at is None
+    assert stored.secret_ciphertext is not None
+
+
+def test_a_receiver_accepts_a_delivery_when_any_signature_matches() -> None:
+    body = b'{"type":"shipment.created"}'
+    header = signature("whsec_new", 1_700_000_000, body, "whsec_old")
+    assert header.startswith("t=1700000000,v1=")
+    assert verify("whsec_new", header, body)
+    assert verify("whsec_old", header, body)
+    assert not verify("whsec_other", header, body)
+    assert not verify("whsec_new", header, body + b" ")
+    assert not verify("whsec_new", header.replace("t=1700000000", "t=1700000001"), body)
+    assert not verify("whsec_new", header.split(",", 1)[1], body)
+    assert not verify("whsec_new", "t=1700000000,v1=é", body)

@@ -20,6 +20,7 @@ from services.shipping_api.models import (
     RequestLog,
     Shipment,
     WebhookDelivery,
+    WebhookEndpoint,
 )
 from services.shipping_api.recipients.erasure import (
     SHIPMENTS,
@@ -36,6 +37,7 @@ class PurgeReport:
     batches: int = 0
     erased: dict[str, int] = field(default_factory=dict)
     webhook_deliveries: int = 0
+    previous_webhook_secrets: int = 0
     idempotency_keys: int = 0
     request_log: int = 0
 
@@ -139,11 +141,25 @@ async def purge_delivery_log(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def expire_previous_webhook_secrets(
+    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime
+) -> int:
+    """Secrets from before a rotation that no longer sign are credentials nobody needs."""
+    async with sessionmaker() as session:
+        result = await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.previous_secret_expires_at <= now)
+            .values(previous_secret_ciphertext=None, previous_secret_expires_at=None)
+        )
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def run_retention(
     sessionmaker: async_sessionmaker[AsyncSession], settings: ShippingSettings, *, now: datetime
 ) -> PurgeReport:
-    """Everything this service expires: recipients, the delivery log, idempotency keys and
-    the request log."""
+    """Everything this service expires: recipients, the delivery log, webhook secrets past
+    their rotation, idempotency keys and the request log."""
     report = await purge_expired_recipients(
         sessionmaker,
         now=now,
@@ -154,6 +170,7 @@ async def run_retention(
     report.webhook_deliveries = await purge_delivery_log(
         sessionmaker, now=now, retention_days=settings.webhook_log_retention_days
     )
+    report.previous_webhook_secrets = await expire_previous_webhook_secrets(sessionmaker, now=now)
     report.idempotency_keys = await purge_expired_keys(sessionmaker, IdempotencyKey, now=now)
     report.request_log = await purge_expired_request_log(
         sessionmaker, RequestLog, retention_days=settings.request_log_retention_days, now=now

@@ -4,6 +4,7 @@ delivery log."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -24,6 +25,8 @@ from services.shipping_api.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointRead,
     WebhookEndpointUpdate,
+    WebhookSecretRotated,
+    WebhookSecretRotation,
 )
 from services.shipping_api.webhooks.service import WebhookPolicy
 
@@ -40,6 +43,9 @@ CREATED_LINKS = {
     "ListWebhookDeliveries": operation_link(
         "GET", f"{_ITEM}/deliveries", _ENDPOINT, "Its delivery log."
     ),
+    "RotateWebhookSecret": operation_link(
+        "POST", f"{_ITEM}/rotate-secret", _ENDPOINT, "Replace its signing secret."
+    ),
 }
 
 
@@ -51,7 +57,7 @@ async def _policy(request: Request) -> WebhookPolicy:
 PolicyDep = Annotated[WebhookPolicy, Depends(_policy)]
 
 
-def _read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
+def _read(endpoint: WebhookEndpoint, now: datetime) -> WebhookEndpointRead:
     return WebhookEndpointRead(
         id=endpoint.id,
         url=endpoint.url,
@@ -59,6 +65,7 @@ def _read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
         description=endpoint.description,
         is_active=endpoint.is_active,
         secret_hint=endpoint.secret_hint,
+        previous_secret_expires_at=service.previous_secret_until(endpoint, now),
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
     )
@@ -104,11 +111,12 @@ async def create_endpoint(
     policy: PolicyDep,
     response: Response,
 ) -> WebhookEndpointCreated:
+    now = clock.now()
     endpoint, secret = await service.create_endpoint(
-        session, _account(principal), body, policy=policy, now=clock.now()
+        session, _account(principal), body, policy=policy, now=now
     )
     response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
-    return WebhookEndpointCreated(**_read(endpoint).model_dump(), secret=secret)
+    return WebhookEndpointCreated(**_read(endpoint, now).model_dump(), secret=secret)
 
 
 @router.get(
@@ -118,10 +126,11 @@ async def create_endpoint(
     responses=problem_responses(401, 403, 422),
 )
 async def list_endpoints(
-    principal: Manager, session: SessionDep, page: PageParamsDep
+    principal: Manager, session: SessionDep, page: PageParamsDep, clock: ClockDep
 ) -> Page[WebhookEndpointRead]:
     rows, cursor = await service.list_endpoints(session, _account(principal), page)
-    return Page[WebhookEndpointRead](data=[_read(row) for row in rows], next_cursor=cursor)
+    now = clock.now()
+    return Page[WebhookEndpointRead](data=[_read(row, now) for row in rows], next_cursor=cursor)
 
 
 @router.get(
@@ -131,9 +140,10 @@ async def list_endpoints(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def get_endpoint(
-    endpoint_id: uuid.UUID, principal: Manager, session: SessionDep
+    endpoint_id: uuid.UUID, principal: Manager, session: SessionDep, clock: ClockDep
 ) -> WebhookEndpointRead:
-    return _read(await service.get_endpoint(session, endpoint_id, _account(principal)))
+    endpoint = await service.get_endpoint(session, endpoint_id, _account(principal))
+    return _read(endpoint, clock.now())
 
 
 @router.patch(
@@ -150,10 +160,43 @@ async def update_endpoint(
     clock: ClockDep,
     policy: PolicyDep,
 ) -> WebhookEndpointRead:
+    now = clock.now()
     endpoint = await service.update_endpoint(
-        session, endpoint_id, _account(principal), body, policy=policy, now=clock.now()
+        session, endpoint_id, _account(principal), body, policy=policy, now=now
     )
-    return _read(endpoint)
+    return _read(endpoint, now)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=WebhookSecretRotated,
+    summary="Rotate the signing secret",
+    description=(
+        "Makes a new signing secret, shown this once. Deliveries are signed with it at once "
+        "and, for `previous_secret_valid_hours` (24 unless given), with the secret before too: "
+        "`Parcelpro-Signature` then has two `v1` values, and a receiver that accepts a "
+        "delivery when any `v1` matches can switch to the new secret without missing one."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def rotate_secret(
+    endpoint_id: uuid.UUID,
+    principal: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+    body: WebhookSecretRotation | None = None,
+) -> WebhookSecretRotated:
+    now = clock.now()
+    endpoint, secret = await service.rotate_secret(
+        session,
+        endpoint_id,
+        _account(principal),
+        previous_valid_hours=(body or WebhookSecretRotation()).previous_secret_valid_hours,
+        policy=policy,
+        now=now,
+    )
+    return WebhookSecretRotated(**_read(endpoint, now).model_dump(), secret=secret)
 
 
 @router.delete(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
@@ -29,35 +29,46 @@ def deliveries_of(endpoint_id: uuid.UUID) -> Select[Any]:
     return select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
 
 
+SEALED = (WebhookEndpoint.secret_ciphertext, WebhookEndpoint.previous_secret_ciphertext)
+"""The columns holding sealed secrets: the current one, and the one before the last rotation."""
+
+
 async def sealed_secrets_after(
     session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> list[tuple[uuid.UUID, str]]:
-    """The next ``limit`` endpoints with a stored secret, in id order after ``after``."""
+) -> list[tuple[uuid.UUID, list[str | None]]]:
+    """The next ``limit`` endpoints with a stored secret, in id order after ``after``, each
+    with the values of :data:`SEALED`."""
     query = (
-        select(WebhookEndpoint.id, WebhookEndpoint.secret_ciphertext)
-        .where(WebhookEndpoint.secret_ciphertext.is_not(None))
+        select(WebhookEndpoint.id, *SEALED)
+        .where(or_(*(column.is_not(None) for column in SEALED)))
         .order_by(WebhookEndpoint.id)
         .limit(limit)
     )
     if after is not None:
         query = query.where(WebhookEndpoint.id > after)
-    return [(endpoint_id, sealed) for endpoint_id, sealed in await session.execute(query) if sealed]
+    return [(row[0], list(row[1:])) for row in await session.execute(query)]
 
 
-_REPLACE_SECRET = (
-    update(WebhookEndpoint)
-    .where(
-        WebhookEndpoint.id == bindparam("endpoint_id"),
-        # Unless the secret changed meanwhile (the endpoint was erased, say).
-        WebhookEndpoint.secret_ciphertext == bindparam("old"),
+def _replacing(column: Any) -> Any:
+    return (
+        update(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.id == bindparam("endpoint_id"),
+            # Unless the secret changed meanwhile (rotated, or the endpoint erased).
+            column == bindparam("old"),
+        )
+        .values({column.key: bindparam("new")})
     )
-    .values(secret_ciphertext=bindparam("new"))
-)
 
 
-async def replace_secrets(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
-    """``changes``: ``{"endpoint_id", "old", "new"}`` each, in one executemany (on the
-    connection: the ORM would take a list of parameters for an update by primary key)."""
+_REPLACE = {column.key: _replacing(column) for column in SEALED}
+
+
+async def replace_secrets(
+    session: AsyncSession, column: str, changes: list[dict[str, Any]]
+) -> None:
+    """``changes`` of ``column``: ``{"endpoint_id", "old", "new"}`` each, in one executemany
+    (on the connection: the ORM would take a list of parameters for an update by primary key)."""
     if changes:
         connection = await session.connection()
-        await connection.execute(_REPLACE_SECRET, changes)
+        await connection.execute(_REPLACE[column], changes)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from libs.common.validation import NotNull
+from libs.common.validation import Integer, NotNull
 from services.shipping_api.vocabulary import WebhookEvent
 
 URL_DESCRIPTION: dict[str, Any] = dict(
@@ -61,6 +61,12 @@ class WebhookEndpointRead(BaseModel):
     description: str | None
     is_active: bool
     secret_hint: str = Field(description="The start of the signing secret, to tell keys apart.")
+    previous_secret_expires_at: datetime | None = Field(
+        description=(
+            "After a rotation of the secret: until when deliveries carry a second `v1` "
+            "signature, made with the secret before. `null` when they carry one."
+        )
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -69,10 +75,29 @@ class WebhookEndpointCreated(WebhookEndpointRead):
     secret: str = Field(
         description=(
             "Shown once: verify `Parcelpro-Signature: t=<unix>,v1=<hex>`, the HMAC-SHA256 of "
-            "`<t>.<raw body>` with this secret."
+            "`<t>.<raw body>` with this secret. For a while after a rotation of the secret the "
+            "header has a second `v1`: accept a delivery when one of them matches."
         ),
         examples=["whsec_mQ2x…"],
     )
+
+
+class WebhookSecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    previous_secret_valid_hours: Integer = Field(
+        24,
+        ge=0,
+        le=72,
+        description=(
+            "How long deliveries are signed with the current secret as well, while your "
+            "receiver switches to the new one. `0` stops it at once (for a secret that leaked)."
+        ),
+    )
+
+
+class WebhookSecretRotated(WebhookEndpointRead):
+    secret: str = Field(description="The new signing secret, shown once.", examples=["whsec_Zk3p…"])
 
 
 class WebhookDeliveryRead(BaseModel):

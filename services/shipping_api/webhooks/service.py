@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -109,6 +110,42 @@ async def update_endpoint(
     return endpoint
 
 
+def previous_secret_until(endpoint: WebhookEndpoint, now: datetime) -> datetime | None:
+    """Until when deliveries are also signed with the secret before the last rotation."""
+    until = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_ciphertext is None or until is None or until <= now:
+        return None
+    return until
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    account_id: uuid.UUID,
+    *,
+    previous_valid_hours: int,
+    policy: WebhookPolicy,
+    now: datetime,
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret; the current one goes on signing beside it for
+    ``previous_valid_hours`` (none: it stops at once). A secret from an earlier rotation that
+    still signed is dropped: a delivery carries at most two signatures."""
+    endpoint = await get_endpoint(session, endpoint_id, account_id)
+    secret = new_secret()
+    if previous_valid_hours and endpoint.secret_ciphertext is not None:
+        # Both are the endpoint's secrets, sealed for the same endpoint.
+        endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+        endpoint.previous_secret_expires_at = now + timedelta(hours=previous_valid_hours)
+    else:
+        endpoint.previous_secret_ciphertext = None
+        endpoint.previous_secret_expires_at = None
+    endpoint.secret_ciphertext = policy.secrets.seal(secret, associated=endpoint.id.bytes)
+    endpoint.secret_hint = secret_hint(secret)
+    endpoint.updated_at = now
+    await session.flush()
+    return endpoint, secret
+
+
 async def delete_endpoint(
     session: AsyncSession, endpoint_id: uuid.UUID, account_id: uuid.UUID
 ) -> None:
@@ -131,9 +168,10 @@ async def list_deliveries(
 class ResealReport:
     resealed: int = 0
     current: int = 0
+    """Secrets, counted one by one (an endpoint may hold the one before its last rotation too)."""
     unreadable: list[uuid.UUID] = field(default_factory=list)
-    """Endpoints whose secret no configured key opens: their deliveries fail until the account
-    creates the endpoint again."""
+    """Endpoints with a secret no configured key opens: their deliveries fail until the account
+    rotates the endpoint's secret."""
 
 
 async def reseal_secrets(
@@ -141,23 +179,31 @@ async def reseal_secrets(
 ) -> ResealReport:
     """Moves every stored signing secret to the active key (a key rotation's last step), in
     id-ordered batches of one transaction each, so a stopped run is resumed by running it
-    again; endpoints already under the active key are left as they are."""
+    again; secrets already under the active key are left as they are."""
     report = ResealReport()
     after: uuid.UUID | None = None
+    columns = [column.key for column in repository.SEALED]
     while True:
         async with sessionmaker() as session, session.begin():
             rows = await repository.sealed_secrets_after(session, after, batch_size)
-            changes = []
-            for endpoint_id, ciphertext in rows:
-                sealed = box.reseal(ciphertext, associated=endpoint_id.bytes)
-                if sealed is None:
-                    report.unreadable.append(endpoint_id)
-                elif sealed == ciphertext:
-                    report.current += 1
-                else:
-                    changes.append({"endpoint_id": endpoint_id, "old": ciphertext, "new": sealed})
-            await repository.replace_secrets(session, changes)
-            report.resealed += len(changes)
+            changes: dict[str, list[dict[str, Any]]] = {column: [] for column in columns}
+            for endpoint_id, values in rows:
+                for column, ciphertext in zip(columns, values, strict=True):
+                    if ciphertext is None:
+                        continue
+                    sealed = box.reseal(ciphertext, associated=endpoint_id.bytes)
+                    if sealed is None:
+                        if endpoint_id not in report.unreadable:
+                            report.unreadable.append(endpoint_id)
+                    elif sealed == ciphertext:
+                        report.current += 1
+                    else:
+                        changes[column].append(
+                            {"endpoint_id": endpoint_id, "old": ciphertext, "new": sealed}
+                        )
+            for column, replaced in changes.items():
+                await repository.replace_secrets(session, column, replaced)
+                report.resealed += len(replaced)
         if len(rows) < batch_size:
             return report
         after = rows[-1][0]
