@@ -27,3 +27,15 @@ class WebhookEndpointNotFound(NotFound):
 
     def __init__(self) -> None:
         super().__init__("No webhook endpoint with this id.")
+
+
+class WebhookDeliveryNotFound(NotFound):
+    slug = "webhook-delivery-not-found"
+
+    def __init__(self) -> None:
+        super().__init__("No delivery with this id in this endpoint's log.")
+
+
+class NotRedeliverable(Conflict):
+    slug = "not-redeliverable"
+    title = "The delivery cannot be sent again"

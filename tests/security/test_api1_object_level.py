@@ -6,12 +6,16 @@ the role matrix (API5) covers. A new route with an id must be put in one of the 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from services.shipping_api.models import WebhookDelivery
+from services.shipping_api.webhooks.outbox import DeliveryState
 from tests.security.conftest import Running, ShippingWorld
 from tests.support.access_matrix import routes_of
 from tests.support.identity_app import Identity
@@ -42,6 +46,11 @@ ACCOUNT_OBJECTS: dict[tuple[str, str, str], Attempt] = {
     ("shipping", "POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Attempt(
         {"previous_secret_valid_hours": 0}
     ),
+    (
+        "shipping",
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    ): (Attempt()),
     ("privacy", "GET", "/v1/privacy/requests/{request_id}"): Attempt(),
     ("privacy", "GET", "/v1/privacy/requests/{request_id}/export"): Attempt(),
     ("privacy", "POST", "/v1/privacy/requests/{request_id}/verify"): Attempt({"code": "123456"}),
@@ -126,17 +135,22 @@ async def test_another_accounts_shipment_or_webhook_endpoint_is_404(
     _, owner = shipping_world.account(mode="test")
     other_id, other_key = shipping_world.account(mode="test")
     other = bearer(shipping_world.issuer.user(other_id)) if credential == "login" else other_key
-    shipment = await shipping_world.create_shipment(owner)
     endpoint = await client.post(
         "/v1/webhook-endpoints",
-        json={"url": "https://93.184.215.14/hook", "events": ["shipment.delivered"]},
+        json={"url": "https://93.184.215.14/hook", "events": ["shipment.created"]},
         headers=owner,
     )
     assert endpoint.status_code == 201, endpoint.text
+    shipment = await shipping_world.create_shipment(owner)
     target = shipment["id"] if "{shipment_id}" in path else endpoint.json()["id"]
+    filled = with_id(path, target)
+    if "{delivery_id}" in filled:
+        # The owner's delivery, failed: one the owner could send again.
+        delivery = await _failed_delivery(shipping_world, uuid.UUID(target))
+        filled = filled.replace("{delivery_id}", str(delivery))
     attempt = ACCOUNT_OBJECTS[("shipping", method, path)]
 
-    response = await _send(client, method, with_id(path, target), other, attempt.body)
+    response = await _send(client, method, filled, other, attempt.body)
 
     assert response.status_code == 404, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -148,6 +162,23 @@ async def test_another_accounts_shipment_or_webhook_endpoint_is_404(
         assert own_endpoint.json()["is_active"] is True
         assert own_endpoint.json()["description"] is None
         assert own_endpoint.json()["secret_hint"] == endpoint.json()["secret_hint"]
+    log = await client.get(
+        f"/v1/webhook-endpoints/{endpoint.json()['id']}/deliveries", headers=owner
+    )
+    expected = "failed" if "{delivery_id}" in path else "pending"
+    assert [entry["state"] for entry in log.json()["data"]] == [expected]
+
+
+async def _failed_delivery(world: ShippingWorld, endpoint_id: uuid.UUID) -> uuid.UUID:
+    async with world.database.session() as session:
+        delivery = await session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+        )
+        assert delivery is not None
+        delivery.state = DeliveryState.FAILED
+        delivery.next_attempt_at = None
+        await session.commit()
+        return delivery.id
 
 
 PRIVACY_ATTEMPTS = [

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Scope
@@ -484,3 +484,97 @@ def test_a_receiver_accepts_a_delivery_when_any_signature_matches() -> None:
     assert not verify("whsec_new", header.replace("t=1700000000", "t=1700000001"), body)
     assert not verify("whsec_new", header.split(",", 1)[1], body)
     assert not verify("whsec_new", "t=1700000000,v1=é", body)
+
+
+async def redeliver(shipping: Shipping, endpoint_id: str, delivery_id: uuid.UUID) -> httpx.Response:
+    return await shipping.client.post(
+        f"/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+        headers=shipping.headers,
+    )
+
+
+async def test_a_failed_delivery_is_sent_again_on_request(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    endpoint = await register(shipping, receiver.url)
+    receiver.answer(*([503] * 100))
+    await shipping.create()
+    while (await deliveries(shipping))[0].state == "pending":
+        await deliver(shipping)
+        shipping.clock.advance(timedelta(hours=2))
+    [failed] = await deliveries(shipping)
+    assert failed.state == "failed"
+    tries = len(receiver.received)
+
+    # The receiver is back; the partner asks for the missed event.
+    receiver.answers.clear()
+    response = await redeliver(shipping, endpoint["id"], failed.id)
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert queued["id"] == str(failed.id)
+    assert queued["state"] == "pending"
+    assert queued["next_attempt_at"] == shipping.clock.now().isoformat().replace("+00:00", "Z")
+    assert await deliver(shipping) == 1
+    received = await receiver.wait_for(tries + 1)
+    again = received[-1]
+    assert again.headers["parcelpro-delivery"] == str(failed.id)
+    assert again.body == received[0].body
+    assert verify(endpoint["secret"], again.headers["parcelpro-signature"], again.body)
+    [delivery] = await deliveries(shipping)
+    assert delivery.state == "delivered"
+    assert delivery.attempts == failed.attempts + 1
+
+    # Delivered ones may be sent again too (receivers de-duplicate on Parcelpro-Delivery).
+    assert (await redeliver(shipping, endpoint["id"], failed.id)).status_code == 202
+    # ... but not twice at once.
+    twice = await redeliver(shipping, endpoint["id"], failed.id)
+    assert twice.status_code == 409
+    assert twice.json()["type"].endswith("/not-redeliverable")
+    assert "still queued" in twice.json()["detail"]
+
+
+async def test_redelivery_is_refused_for_a_paused_endpoint_or_an_erased_payload(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    endpoint = await register(shipping, receiver.url)
+    await shipping.create()
+    await deliver(shipping)
+    [delivery] = await deliveries(shipping)
+    paused = await shipping.client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}",
+        json={"is_active": False},
+        headers=shipping.headers,
+    )
+    assert paused.status_code == 200
+    response = await redeliver(shipping, endpoint["id"], delivery.id)
+    assert response.status_code == 409
+    assert "paused" in response.json()["detail"]
+
+    await shipping.client.patch(
+        f"/v1/webhook-endpoints/{endpoint['id']}",
+        json={"is_active": True},
+        headers=shipping.headers,
+    )
+    async with shipping.session() as session:
+        await session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(payload=None)
+        )
+        await session.commit()
+    response = await redeliver(shipping, endpoint["id"], delivery.id)
+    assert response.status_code == 409
+    assert "erased" in response.json()["detail"]
+    [unchanged] = await deliveries(shipping)
+    assert unchanged.state == "delivered"
+
+
+async def test_a_delivery_is_only_found_in_its_own_endpoints_log(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    first = await register(shipping, receiver.url)
+    second = await register(shipping, receiver.url)
+    await shipping.create()
+    of_first = next(d for d in await deliveries(shipping) if str(d.endpoint_id) == first["id"])
+    response = await redeliver(shipping, second["id"], of_first.id)
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/webhook-delivery-not-found")
+    assert (await redeliver(shipping, first["id"], uuid.uuid4())).status_code == 404

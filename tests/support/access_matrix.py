@@ -193,6 +193,10 @@ RULES: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): required(
             holder_or_key("webhooks:manage")
         ),
+        (
+            "POST",
+            "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+        ): required(holder_or_key("webhooks:manage")),
         ("POST", "/v1/shipments/{shipment_id}/notes"): required(SUPPORT),
         ("GET", "/v1/shipments/{shipment_id}/notes"): required(SUPPORT),
         ("GET", "/v1/reports/deliveries-by-postcode-area"): required(

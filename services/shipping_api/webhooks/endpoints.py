@@ -16,6 +16,7 @@ from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
+from services.shipping_api.dependencies import OutboxesDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks import service
@@ -221,3 +222,36 @@ async def list_deliveries(
 ) -> Page[WebhookDeliveryRead]:
     rows, cursor = await service.list_deliveries(session, endpoint_id, _account(principal), page)
     return Page[WebhookDeliveryRead](data=[_delivery(row) for row in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=WebhookDeliveryRead,
+    summary="Send a delivery again",
+    description=(
+        "Queues a `delivered` or `failed` delivery of the log again, due at once and retried "
+        "as a new one would be: the same event, payload and `Parcelpro-Delivery` id, signed "
+        "with the endpoint's current secret. For events your receiver missed while it was "
+        "down. 409 while the delivery is still queued, when its payload was erased, or while "
+        "the endpoint is paused."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def redeliver(
+    endpoint_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    principal: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    outboxes: OutboxesDep,
+) -> WebhookDeliveryRead:
+    delivery = await service.redeliver(
+        session,
+        endpoint_id,
+        delivery_id,
+        _account(principal),
+        retry_window=outboxes.webhook_retry,
+        now=clock.now(),
+    )
+    return _delivery(delivery)

@@ -29,6 +29,18 @@ def deliveries_of(endpoint_id: uuid.UUID) -> Select[Any]:
     return select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
 
 
+async def delivery_of(
+    session: AsyncSession, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery | None:
+    """The delivery, locked for the change (``FOR UPDATE`` on PostgreSQL): the worker may be
+    recording an attempt of it at the same moment."""
+    return await session.scalar(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.id == delivery_id)
+        .with_for_update()
+    )
+
+
 SEALED = (WebhookEndpoint.secret_ciphertext, WebhookEndpoint.previous_secret_ciphertext)
 """The columns holding sealed secrets: the current one, and the one before the last rotation."""
 

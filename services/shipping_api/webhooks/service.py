@@ -12,9 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from libs.common.db import uuid7
 from libs.common.errors import ValidationFailed
 from libs.common.pagination import PageParams, paginate_by_id
-from services.shipping_api.errors import WebhookEndpointNotFound
+from services.shipping_api.errors import (
+    NotRedeliverable,
+    WebhookDeliveryNotFound,
+    WebhookEndpointNotFound,
+)
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.webhooks import repository
+from services.shipping_api.webhooks.outbox import DeliveryState
 from services.shipping_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from services.shipping_api.webhooks.secrets import SecretBox, new_secret, secret_hint
 from services.shipping_api.webhooks.ssrf import Resolver, UnsafeUrl, parse_target, resolve_safely
@@ -162,6 +167,36 @@ async def list_deliveries(
         session, repository.deliveries_of(endpoint_id), WebhookDelivery.id, params
     )
     return [row for row in rows if isinstance(row, WebhookDelivery)], cursor
+
+
+async def redeliver(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    account_id: uuid.UUID,
+    *,
+    retry_window: timedelta,
+    now: datetime,
+) -> WebhookDelivery:
+    """Queues a delivered or failed delivery again, due now, with a new retry window: the same
+    event, payload and ``Parcelpro-Delivery`` id (receivers de-duplicate on it), signed afresh.
+    Attempts go on counting."""
+    endpoint = await get_endpoint(session, endpoint_id, account_id)
+    delivery = await repository.delivery_of(session, endpoint_id, delivery_id)
+    if delivery is None:
+        raise WebhookDeliveryNotFound()
+    if delivery.state == DeliveryState.PENDING:
+        raise NotRedeliverable("The delivery is still queued or being sent.")
+    if delivery.payload is None:
+        raise NotRedeliverable("The event's payload has been erased.")
+    if not endpoint.is_active:
+        raise NotRedeliverable("The endpoint is paused: resume it first.")
+    delivery.state = DeliveryState.PENDING
+    delivery.next_attempt_at = now
+    delivery.give_up_at = now + retry_window
+    delivery.delivered_at = None
+    await session.flush()
+    return delivery
 
 
 @dataclass(slots=True)
