@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Scope
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.retention.service import run_retention
+from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks.outbox import ShipmentWebhookEvent, enqueue_webhooks
 from services.shipping_api.webhooks.signing import signature, verify
@@ -29,7 +30,7 @@ from tests.shipping.conftest import (
 from tests.support.db import on_postgres
 from tests.support.shipping_carriers import carrier_event, push_event
 from tests.support.shipping_receiver import Received, Receiver
-from tests.support.tokens import bearer
+from tests.support.tokens import TokenIssuer, bearer
 
 
 async def register(shipping: Shipping, url: str, events: list[str] | None = None) -> dict[str, Any]:
@@ -578,3 +579,37 @@ async def test_a_delivery_is_only_found_in_its_own_endpoints_log(
     assert response.status_code == 404
     assert response.json()["type"].endswith("/webhook-delivery-not-found")
     assert (await redeliver(shipping, first["id"], uuid.uuid4())).status_code == 404
+
+
+async def test_a_changed_url_is_resolved_before_the_database_is_touched(
+    shipping_settings: ShippingSettings, issuer: TokenIssuer
+) -> None:
+    """DNS can take seconds; a transaction open meanwhile would hold a connection (and, on
+    SQLite, every other writer) for as long."""
+    async with start_shipping(settings_for(shipping_settings), issuer, committed=True) as shop:
+        try:
+            endpoint = await register(shop, "https://shop.example.nl/hook")
+            pool = shop.database.bind.pool  # type: ignore[union-attr]
+            in_use: list[int] = []
+
+            class Watching:
+                async def resolve(self, host: str, port: int) -> list[Any]:
+                    in_use.append(pool.checkedout())
+                    return [ipaddress.ip_address("93.184.215.14")]
+
+            policy = shop.app.state.webhook_policy
+            shop.app.state.webhook_policy = type(policy)(
+                resolver=Watching(),  # type: ignore[arg-type]
+                allow_loopback=False,
+                secrets=policy.secrets,
+            )
+            response = await shop.client.patch(
+                f"/v1/webhook-endpoints/{endpoint['id']}",
+                json={"url": "https://hooks.shop.example/parcelpro"},
+                headers=shop.headers,
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["url"] == "https://hooks.shop.example/parcelpro"
+            assert in_use == [0]
+        finally:
+            await delete_account_rows(shop.database, shop.account_id)

@@ -100,10 +100,13 @@ async def update_endpoint(
     policy: WebhookPolicy,
     now: datetime,
 ) -> WebhookEndpoint:
+    # The URL is resolved before the endpoint is read: a DNS answer can take seconds, and no
+    # transaction may stay open that long (on SQLite it would hold every other writer).
+    url = await check_url(body.url, policy) if body.url is not None else None
     endpoint = await get_endpoint(session, endpoint_id, account_id)
     changes = body.model_dump(exclude_unset=True)
-    if body.url is not None:
-        endpoint.url = await check_url(body.url, policy)
+    if url is not None:
+        endpoint.url = url
     if body.events is not None:
         endpoint.events = [event.value for event in body.events]
     if "description" in changes:
