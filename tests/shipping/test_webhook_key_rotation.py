@@ -21,6 +21,7 @@ from services.shipping_api.webhooks.secrets import SecretBox
 from services.shipping_api.webhooks.service import reseal_secrets
 from services.shipping_api.webhooks.signing import verify
 from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
+from tests.shipping.test_app import STRONG, production
 from tests.shipping.test_webhooks import deliver, register
 from tests.support.programs import run_program
 from tests.support.shipping_receiver import Receiver
@@ -59,18 +60,10 @@ def test_previous_keys_come_as_a_json_list_and_production_wants_real_ones(
     monkeypatch.setenv("SHIPPING_WEBHOOK_SECRET_PREVIOUS_KEYS", orjson.dumps(keys).decode())
     assert ShippingSettings().webhook_secret_previous_keys == keys
 
-    real = "x" * 40
-    values: dict[str, Any] = {
-        "environment": "production",
-        "blind_index_key": real,
-        "webhook_secret_key": real,
-        "carrier_secrets": {c: real for c in ("postnl", "dhl", "dpd", "gls", "ups")},
-        "service_client_secret": real,
-    }
-    assert ShippingSettings(**values, webhook_secret_previous_keys=[real]).environment
+    assert production(webhook_secret_previous_keys=[STRONG]).webhook_secret_previous_keys
     for previous in (["too short"], ["dev-only-webhook-secret-key"]):
         with pytest.raises(ValidationError, match=r"SHIPPING_WEBHOOK_SECRET_PREVIOUS_KEYS\[0\]"):
-            ShippingSettings(**values, webhook_secret_previous_keys=previous)
+            production(webhook_secret_previous_keys=previous)
 
 
 async def reseal(settings: ShippingSettings) -> tuple[int, dict[str, Any]]:
