@@ -22,7 +22,7 @@ from services.shipping_api.webhooks.service import reseal_secrets
 from services.shipping_api.webhooks.signing import verify
 from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
 from tests.shipping.test_app import STRONG, production
-from tests.shipping.test_webhooks import deliver, register
+from tests.shipping.test_webhooks import deliver, register, rotate
 from tests.support.programs import run_program
 from tests.support.shipping_receiver import Receiver
 from tests.support.tokens import TokenIssuer
@@ -151,9 +151,7 @@ async def test_reseal_goes_through_every_endpoint_in_batches(
 ) -> None:
     created = [await register(shipping, receiver.url) for _ in range(5)]
     # One endpoint is in the overlap of a secret rotation: both its secrets move.
-    rotated = await shipping.client.post(
-        f"/v1/webhook-endpoints/{created[0]['id']}/rotate-secret", headers=shipping.headers
-    )
+    rotated = await rotate(shipping, created[0]["id"])
     assert rotated.status_code == 200
     old_key = shipping.app.state.settings.webhook_secret_key
     new = new_key()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -351,6 +352,11 @@ async def rotate(shipping: Shipping, endpoint_id: str, **body: Any) -> httpx.Res
     )
 
 
+def as_json(moment: datetime) -> str:
+    """A time as the API writes it (RFC 3339, UTC as ``Z``)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def signatures_of(received: Received) -> list[str]:
     header = received.headers["parcelpro-signature"]
     return [item for item in header.split(",") if item.startswith("v1=")]
@@ -369,7 +375,7 @@ async def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(
     assert new != old
     assert rotated["secret_hint"] == new[:10] + "…"
     until = shipping.clock.now() + timedelta(hours=2)
-    assert rotated["previous_secret_expires_at"] == until.isoformat().replace("+00:00", "Z")
+    assert rotated["previous_secret_expires_at"] == as_json(until)
     fetched = await shipping.client.get(
         f"/v1/webhook-endpoints/{endpoint['id']}", headers=shipping.headers
     )
@@ -403,7 +409,7 @@ async def test_a_leaked_secret_is_retired_at_once_and_the_default_overlap_is_a_d
     endpoint = await register(shipping, receiver.url)
     first = (await rotate(shipping, endpoint["id"])).json()
     until = shipping.clock.now() + timedelta(hours=24)
-    assert first["previous_secret_expires_at"] == until.isoformat().replace("+00:00", "Z")
+    assert first["previous_secret_expires_at"] == as_json(until)
 
     response = await rotate(shipping, endpoint["id"], previous_secret_valid_hours=0)
     assert response.status_code == 200
@@ -514,7 +520,7 @@ async def test_a_failed_delivery_is_sent_again_on_request(
     queued = response.json()
     assert queued["id"] == str(failed.id)
     assert queued["state"] == "pending"
-    assert queued["next_attempt_at"] == shipping.clock.now().isoformat().replace("+00:00", "Z")
+    assert queued["next_attempt_at"] == as_json(shipping.clock.now())
     assert await deliver(shipping) == 1
     received = await receiver.wait_for(tries + 1)
     again = received[-1]
@@ -597,11 +603,10 @@ async def test_a_changed_url_is_resolved_before_the_database_is_touched(
                     in_use.append(pool.checkedout())
                     return [ipaddress.ip_address("93.184.215.14")]
 
-            policy = shop.app.state.webhook_policy
-            shop.app.state.webhook_policy = type(policy)(
+            shop.app.state.webhook_policy = dataclasses.replace(
+                shop.app.state.webhook_policy,
                 resolver=Watching(),  # type: ignore[arg-type]
                 allow_loopback=False,
-                secrets=policy.secrets,
             )
             response = await shop.client.patch(
                 f"/v1/webhook-endpoints/{endpoint['id']}",

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from libs.common.db import retry_while_unavailable
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.webhooks.outbox import DeliveryState
-from services.shipping_api.webhooks.service import WebhookPolicy, previous_secret_until
+from services.shipping_api.webhooks.service import WebhookPolicy, previous_secret
 from services.shipping_api.webhooks.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -139,17 +139,10 @@ class WebhookDispatcher:
             return Outcome(False, error="endpoint is paused", permanent=True)
         if delivery.payload is None or endpoint.secret_ciphertext is None:
             return Outcome(False, error="payload erased", permanent=True)
-        secrets = self.policy.secrets
-        secret = secrets.open(endpoint.secret_ciphertext, associated=endpoint.id.bytes)
+        secret = self.policy.secrets.open(endpoint.secret_ciphertext, associated=endpoint.id.bytes)
         if secret is None:
             return Outcome(False, error="signing secret unreadable", permanent=True)
-        # For a while after a rotation, the secret before signs too (a second v1).
-        previous = (
-            secrets.open(endpoint.previous_secret_ciphertext, associated=endpoint.id.bytes)
-            if endpoint.previous_secret_ciphertext is not None
-            and previous_secret_until(endpoint, now) is not None
-            else None
-        )
+        previous = previous_secret(endpoint, self.policy.secrets, now)
         also = [previous] if previous is not None else []
         try:
             target = parse_target(endpoint.url)

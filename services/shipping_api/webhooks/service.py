@@ -126,6 +126,14 @@ def previous_secret_until(endpoint: WebhookEndpoint, now: datetime) -> datetime 
     return until
 
 
+def previous_secret(endpoint: WebhookEndpoint, secrets: SecretBox, now: datetime) -> str | None:
+    """The secret before the last rotation, while it still signs (a delivery's second v1)."""
+    sealed = endpoint.previous_secret_ciphertext
+    if sealed is None or previous_secret_until(endpoint, now) is None:
+        return None
+    return secrets.open(sealed, associated=endpoint.id.bytes)
+
+
 async def rotate_secret(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
@@ -225,23 +233,26 @@ async def reseal_secrets(
         async with sessionmaker() as session, session.begin():
             rows = await repository.sealed_secrets_after(session, after, batch_size)
             changes: dict[str, list[dict[str, Any]]] = {column: [] for column in columns}
-            for endpoint_id, values in rows:
-                for column, ciphertext in zip(columns, values, strict=True):
-                    if ciphertext is None:
-                        continue
-                    sealed = box.reseal(ciphertext, associated=endpoint_id.bytes)
-                    if sealed is None:
-                        if endpoint_id not in report.unreadable:
-                            report.unreadable.append(endpoint_id)
-                    elif sealed == ciphertext:
-                        report.current += 1
-                    else:
-                        changes[column].append(
-                            {"endpoint_id": endpoint_id, "old": ciphertext, "new": sealed}
-                        )
+            stored = (
+                (endpoint_id, column, ciphertext)
+                for endpoint_id, values in rows
+                for column, ciphertext in zip(columns, values, strict=True)
+                if ciphertext is not None
+            )
+            for endpoint_id, column, ciphertext in stored:
+                sealed = box.reseal(ciphertext, associated=endpoint_id.bytes)
+                if sealed is None:
+                    report.unreadable.append(endpoint_id)
+                elif sealed == ciphertext:
+                    report.current += 1
+                else:
+                    changes[column].append(
+                        {"endpoint_id": endpoint_id, "old": ciphertext, "new": sealed}
+                    )
             for column, replaced in changes.items():
                 await repository.replace_secrets(session, column, replaced)
                 report.resealed += len(replaced)
         if len(rows) < batch_size:
+            report.unreadable = list(dict.fromkeys(report.unreadable))
             return report
         after = rows[-1][0]
