@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import ipaddress
 import logging
 import re
@@ -61,17 +62,40 @@ def json_processors() -> list[Processor]:
     ]
 
 
+def buffered_stdout() -> BinaryIO:
+    """The process's stdout as a buffered binary stream, which every log line goes through.
+
+    ``PYTHONUNBUFFERED=1`` (container images set it, so that no output is held back) makes
+    stdout's binary layer the raw file: each write a system call, and for the request log one per
+    request, whose lines are meant to be gathered and flushed at most every 50 ms. Where the
+    process's own stdout is raw, it is replaced once by a line-buffered text layer over a buffered
+    one on the same file descriptor: every other line still goes out as it is written (structlog
+    and the standard library's handler flush each), request lines within the writer's interval.
+    A stdout someone else installed (a test's capture) is left as it is.
+    """
+    own = sys.__stdout__
+    if own is not None and sys.stdout is own and isinstance(own.buffer, io.RawIOBase):
+        sys.stdout = io.TextIOWrapper(
+            open(own.fileno(), "wb", closefd=False),  # noqa: SIM115 - lives with the process
+            encoding=own.encoding,
+            errors=own.errors,
+            line_buffering=True,
+        )
+    return sys.stdout.buffer
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     global _configured, _service
     _service = service
     if _configured == (service, level.upper()):
         return
+    stdout = buffered_stdout()
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared = _shared_processors()
     structlog.configure(
         processors=json_processors(),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=structlog.BytesLoggerFactory(stdout),
         cache_logger_on_first_use=True,
     )
 
@@ -196,7 +220,7 @@ class RequestLogWriter:
     """
 
     def __init__(self, stream: BinaryIO | None = None, *, flush_seconds: float = 0.05) -> None:
-        self.stream = stream if stream is not None else sys.stdout.buffer
+        self.stream = stream if stream is not None else buffered_stdout()
         self.flush_seconds = flush_seconds
         self._flush_pending: asyncio.TimerHandle | None = None
 
