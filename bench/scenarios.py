@@ -4,7 +4,9 @@ from the performance issue; results and commands in docs/performance.md)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import json
 import statistics
 import subprocess
@@ -105,27 +107,41 @@ def _alternating_pairs(
     return pairs
 
 
+PROCESSES_PER_SIDE = 3
+"""Servers started for each side of the request log's comparison. Identical processes of one
+server differ by several percent in CPU time per request, for as long as they run (four of the
+same hello world: 74.9-81.1 us, medians of ten alternating loads each): with one process a side,
+that luck of the draw would be part of the measured difference."""
+
+
 def request_log_cost(run: Run) -> list[Result]:
     """The request-log middleware on vs off, same endpoint: at most 5 % throughput cost.
 
-    Both processes are set up as a service's (garbage collector settled; the request log
+    Both servers are set up as a service's process is (garbage collector settled; the request log
     installed as ``ServiceApp`` installs it). On a shared host two runs of the same process
     differ by up to a quarter in requests per second, and the host's load changes over tens of
-    seconds; so both servers are started once and loaded in turn, in ten pairs of short slices
-    whose order alternates (off-on, on-off, ...), and the cost is the median of the pairs'
-    ``1 - on / off``. Each line also shows the server's CPU time per request, the quantity the
-    throughput of a CPU-bound server follows.
+    seconds; so ``PROCESSES_PER_SIDE`` processes of each are started once and loaded in turn, in
+    ten pairs of short slices whose order alternates (off-on, on-off, ...), each pair on the next
+    process of either side, and the cost is the median of the pairs' ``1 - on / off``. Each line
+    also shows the server's CPU time per request, the quantity the throughput of a CPU-bound
+    server follows.
     """
     seconds = max(2, run.seconds // 4)
-    with (
-        uvicorn_app("bench.hello:create_hello_settled") as off,
-        uvicorn_app("bench.hello:create_hello_logged") as on,
-    ):
-        for served in (off, on):
-            run_wrk(f"{served.url}/hello", seconds=1)
+    factories = {"off": "bench.hello:create_hello_settled", "on": "bench.hello:create_hello_logged"}
+    with contextlib.ExitStack() as stack:
+        sides = {
+            side: [stack.enter_context(uvicorn_app(factory)) for _ in range(PROCESSES_PER_SIDE)]
+            for side, factory in factories.items()
+        }
+        for group in sides.values():
+            for served in group:
+                run_wrk(f"{served.url}/hello", seconds=1)
 
-        def measure(served: Served) -> Callable[[], tuple[float, float]]:
+        def measure(group: list[Served]) -> Callable[[], tuple[float, float]]:
+            turns = itertools.cycle(group)
+
             def load() -> tuple[float, float]:
+                served = next(turns)
                 before = served.cpu_seconds()
                 result = run_wrk(f"{served.url}/hello", seconds=seconds)
                 cpu = served.cpu_seconds() - before
@@ -133,12 +149,13 @@ def request_log_cost(run: Run) -> list[Result]:
 
             return load
 
-        pairs = _alternating_pairs({"off": measure(off), "on": measure(on)}, 10)
+        pairs = _alternating_pairs({side: measure(group) for side, group in sides.items()}, 10)
     cost = statistics.median(1 - pair["on"][0] / pair["off"][0] for pair in pairs)
     results = [
         Result(
             "request-log middleware cost",
-            f"median of {len(pairs)} pairs; req/s with/without: "
+            f"median of {len(pairs)} pairs, {PROCESSES_PER_SIDE} processes a side; req/s "
+            "with/without: "
             + ", ".join(f"{pair['on'][0]:,.0f}/{pair['off'][0]:,.0f}" for pair in pairs)
             + "; CPU us per request with/without: "
             + ", ".join(f"{pair['on'][1]:.0f}/{pair['off'][1]:.0f}" for pair in pairs),
