@@ -69,6 +69,9 @@ def bench_platform(*, lookups: int = 200) -> Iterator[BenchPlatform]:
             # The load generator is one client with one account; real traffic spreads over many.
             "RATE_LIMIT_PER_IP": UNLIMITED,
             "RATE_LIMIT_PER_ACCOUNT": UNLIMITED,
+            # The services' own default; the test stack shortens it so that a test sees a
+            # revoked key refused within seconds.
+            "API_KEY_CACHE_SECONDS": "30",
             **{k: v for k, v in os.environ.items() if k.startswith("BENCHENV_")},
         }
         env = {k.removeprefix("BENCHENV_"): v for k, v in env.items()}
