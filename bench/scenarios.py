@@ -25,7 +25,7 @@ from bench.instructions import callgrind_available, instructions_per_request
 from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
 from bench.servers import ROOT, Served, rss_megabytes, uvicorn_app
-from bench.wrk import LoadResult, run_wrk
+from bench.wrk import LoadResult, rotating_lua, run_wrk
 from tests.support.platform import shipment_payload, wait_for_status
 
 
@@ -54,25 +54,6 @@ class Run:
     def moved_on(self) -> None:
         """Something else ran since the last reference: the next one is measured afresh."""
         self._last_hello = None
-
-
-def _rotating(
-    paths: list[str], *, method: str = "GET", headers: dict[str, str] | None = None
-) -> str:
-    """A wrk ``request()`` that cycles through ``paths`` (no single hot row or cache line)."""
-    header_lines = "".join(
-        f"h[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items()
-    )
-    return (
-        "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
-        "local i = 0\n"
-        "request = function()\n"
-        "  i = i + 1\n"
-        "  local h = {}\n"
-        + header_lines
-        + f"  return wrk.format({json.dumps(method)}, paths[(i % #paths) + 1], h)\n"
-        "end\n"
-    )
 
 
 def hello(run: Run) -> list[Result]:
@@ -197,7 +178,7 @@ def tracking(run: Run) -> list[Result]:
     platform = _platform(run)
     paths = [f"/v1/tracking/{s['tracking_code']}" for s in platform.shipments]
     direct_url = platform.stack.service_url("shipping")
-    lua = _rotating(paths)
+    lua = rotating_lua(paths)
     run_wrk(direct_url + paths[0], seconds=2, lua=lua)
     direct, reference = run.beside_hello(
         lambda: run_wrk(direct_url + paths[0], seconds=run.seconds, lua=lua)
@@ -240,7 +221,7 @@ def shipment_get(run: Run) -> list[Result]:
     platform = _platform(run)
     paths = [f"/v1/shipments/{s['id']}" for s in platform.shipments]
     url = platform.stack.service_url("shipping")
-    lua = _rotating(paths, headers=platform.key_header)
+    lua = rotating_lua(paths, headers=platform.key_header)
     run_wrk(url + paths[0], seconds=2, lua=lua)
     result, reference = run.beside_hello(
         lambda: run_wrk(url + paths[0], seconds=run.seconds, lua=lua)

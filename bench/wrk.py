@@ -122,3 +122,22 @@ def run_wrk(
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
     )
+
+
+def rotating_lua(
+    paths: list[str], *, method: str = "GET", headers: dict[str, str] | None = None
+) -> str:
+    """A wrk ``request()`` that cycles through ``paths`` (no single hot row or cache line)."""
+    header_lines = "".join(
+        f"h[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items()
+    )
+    return (
+        "local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  local h = {}\n"
+        + header_lines
+        + f"  return wrk.format({json.dumps(method)}, paths[(i % #paths) + 1], h)\n"
+        "end\n"
+    )
