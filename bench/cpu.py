@@ -18,36 +18,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.platform import BenchPlatform, bench_platform
+from bench.servers import cpu_seconds
 from bench.wrk import LoadResult, rotating_lua, run_wrk
 from tests.support.platform import shipment_payload
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def process_cpu_seconds(pid: int) -> float:
-    """User and system time of ``pid`` so far; 0 for a process that has gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def postgres_pids() -> list[int]:
-    pids = []
+def postgres_cpu_seconds() -> float:
+    """CPU time of all PostgreSQL's processes so far (backends come and go: a gone one counts 0)."""
+    total = 0.0
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             if comm.read_text().startswith("postgres"):
-                pids.append(int(comm.parent.name))
+                total += cpu_seconds(int(comm.parent.name))
         except OSError:
             continue  # gone meanwhile
-    return pids
+    return total
 
 
 def machine_busy_seconds() -> float:
     """CPU time the whole machine spent outside idle and I/O wait, all CPUs together."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / _TICKS
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _load(platform: BenchPlatform, kind: str, base: str, seconds: int) -> LoadResult:
@@ -74,17 +65,15 @@ def measure_rounds(
     cpus = os.cpu_count() or 1
     figures = []
     for _ in range(rounds):
-        before = {name: process_cpu_seconds(pid) for name, pid in processes.items()}
-        postgres_before = sum(process_cpu_seconds(pid) for pid in postgres_pids())
+        before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        postgres_before = postgres_cpu_seconds()
         busy_before = machine_busy_seconds()
         result = load()
         per_request = 1e6 / max(result.requests, 1)
         row = {
-            name: (process_cpu_seconds(pid) - before[name]) * per_request
-            for name, pid in processes.items()
+            name: (cpu_seconds(pid) - before[name]) * per_request for name, pid in processes.items()
         }
-        postgres_after = sum(process_cpu_seconds(pid) for pid in postgres_pids())
-        row["postgres"] = (postgres_after - postgres_before) * per_request
+        row["postgres"] = (postgres_cpu_seconds() - postgres_before) * per_request
         busy = machine_busy_seconds() - busy_before
         row["rest"] = busy * per_request - sum(row.values())
         row["busy %"] = busy / (cpus * result.seconds) * 100
