@@ -81,6 +81,10 @@ async def test_patch_to_an_email_in_use_is_409(identity: Identity) -> None:
         "/v1/accounts/me", json={"email": other["email"].upper()}, headers=headers
     )
     assert response.status_code == 409
+    assert [e["field"] for e in response.json()["errors"]] == ["email"]
+    assert (await identity.client.get("/v1/accounts/me", headers=headers)).json()["email"] != other[
+        "email"
+    ]
 
 
 async def test_changing_email_needs_confirmation_again_and_tells_the_old_address(

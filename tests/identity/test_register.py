@@ -46,6 +46,9 @@ async def test_duplicate_email_is_409_whatever_its_case(identity: Identity) -> N
     )
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
+    assert [(e["field"], e["location"], e["type"]) for e in response.json()["errors"]] == [
+        ("email", "body", "taken")
+    ]
 
 
 @pytest.mark.parametrize(

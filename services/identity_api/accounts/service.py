@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.crypto import FieldCipher
 from libs.common.db import uuid7
-from libs.common.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from libs.common.errors import Conflict, FieldError, NotFound, TooManyRequests, ValidationFailed
 from libs.common.validation import normalise_postcode
 from services.identity_api.accounts import repository
 from services.identity_api.accounts.schemas import (
@@ -34,6 +34,14 @@ from services.identity_api.models import Account, SecurityEventType
 from services.identity_api.security_events.service import record
 
 EMAIL_TAKEN = "an account with this e-mail address already exists"
+
+
+def email_taken() -> Conflict:
+    """``409`` naming ``email``, so that a form can mark the field it came from."""
+    return Conflict(
+        f"email: {EMAIL_TAKEN}",
+        errors=[FieldError(field="email", location="body", message=EMAIL_TAKEN, type="taken")],
+    )
 
 
 def iban_context(account_id: uuid.UUID) -> str:
@@ -94,7 +102,7 @@ async def register(session: AsyncSession, ctx: Context, data: AccountCreate) -> 
         raise TooManyRequests(wait, "too many registrations from this address; try again later")
     check_password(data.password, field="password", context=(data.email, data.name))
     if await repository.email_taken(session, data.email):
-        raise Conflict(EMAIL_TAKEN)
+        raise email_taken()
     # Hash before taking a debtor number: the counter row stays locked until commit.
     password_hash = await ctx.runtime.passwords.hash(data.password)
     account_id = uuid7()
@@ -112,7 +120,7 @@ async def register(session: AsyncSession, ctx: Context, data: AccountCreate) -> 
     try:
         await repository.add(session, account)
     except repository.DuplicateEmail as exc:
-        raise Conflict(EMAIL_TAKEN) from exc
+        raise email_taken() from exc
     await record(session, account.id, SecurityEventType.REGISTERED, origin=ctx.origin, now=ctx.now)
     await send_verification_mail(session, ctx.runtime, account, ctx.now)
     return account
@@ -170,7 +178,7 @@ async def apply_changes(
     try:
         await repository.flush_email_change(session)
     except repository.DuplicateEmail as exc:
-        raise Conflict(EMAIL_TAKEN) from exc
+        raise email_taken() from exc
     await record(
         session,
         account.id,
@@ -198,7 +206,7 @@ async def update_own(
     if changes.email is not None and await repository.email_taken(
         session, changes.email, except_id=account.id
     ):
-        raise Conflict(EMAIL_TAKEN)
+        raise email_taken()
     await apply_changes(session, ctx, account, changes)
     return account
 
