@@ -294,8 +294,45 @@ async def _handle_domain_error(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status, body, exc.headers)
 
 
+def _invalid_json(request: Request, message: str) -> Response:
+    """A body that is not JSON: one problem naming the body, whatever part of the parsing
+    failed (not UTF-8 text, or not JSON)."""
+    path, request_id = _request_context(request)
+    error = FieldError(field="body", location="body", message=message, type="json_invalid")
+    body = problem_body(
+        status=422,
+        title=ValidationFailed.title,
+        detail=f"body: {message}",
+        type_=PROBLEM_BASE + ValidationFailed.slug,
+        instance=path,
+        request_id=request_id,
+        errors=[error],
+    )
+    return problem_response(422, body)
+
+
+def _json_decode_message(exc: RequestValidationError) -> str | None:
+    """FastAPI reports a JSON syntax error as one error at ``("body", <character offset>)``;
+    the line and column of that offset are what a developer looks for in the body sent."""
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        if err.get("type") != "json_invalid" or len(loc) != 2 or not isinstance(loc[1], int):
+            continue
+        document = exc.body if isinstance(exc.body, str) else ""
+        offset = loc[1]
+        line = document.count("\n", 0, offset) + 1
+        column = offset - document.rfind("\n", 0, offset)
+        reason = (err.get("ctx") or {}).get("error")
+        where = f"not valid JSON at line {line}, column {column}"
+        return f"{where}: {reason}" if reason else where
+    return None
+
+
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
+    json_message = _json_decode_message(exc)
+    if json_message is not None:
+        return _invalid_json(request, json_message)
     path, request_id = _request_context(request)
     errors = validation_errors(exc.errors())
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) or None
@@ -318,20 +355,10 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     path, request_id = _request_context(request)
     if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
-        # A body that is not even text or JSON is one more way of sending an invalid body.
-        error = FieldError(
-            field="body", location="body", message="not valid JSON", type="json_invalid"
-        )
-        body = problem_body(
-            status=422,
-            title=ValidationFailed.title,
-            detail="body: not valid JSON",
-            type_=PROBLEM_BASE + ValidationFailed.slug,
-            instance=path,
-            request_id=request_id,
-            errors=[error],
-        )
-        return problem_response(422, body)
+        # FastAPI's answer to a JSON body it could not parse for another reason than syntax.
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            return _invalid_json(request, "not valid JSON: not UTF-8 text")
+        return _invalid_json(request, "not valid JSON")
     if exc.status_code == 405:
         allowed = allowed_methods(request)
         if allowed:

@@ -125,11 +125,32 @@ async def test_unknown_fields_are_rejected(client: httpx.AsyncClient) -> None:
     assert [e["field"] for e in body["errors"]] == ["role"]  # type: ignore[union-attr]
 
 
-async def test_malformed_json_is_a_422_problem(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_a_422_naming_the_body_and_where(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post(
-        "/v1/orders", content=b"{not json", headers={"Content-Type": "application/json"}
+        "/v1/orders",
+        content=b'{"reference": "A1",\n "recipient": {"postcode" "1234 AB"}}',
+        headers={"Content-Type": "application/json"},
     )
-    assert_problem(response, 422)
+    body = assert_problem(response, 422)
+    message = "not valid JSON at line 2, column 27: Expecting ':' delimiter"
+    assert body["detail"] == f"body: {message}"
+    assert body["errors"] == [
+        {"field": "body", "location": "body", "message": message, "type": "json_invalid"}
+    ]
+
+
+async def test_json_nested_too_deep_to_parse_is_a_422_naming_the_body(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/orders", content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"] == [
+        {"field": "body", "location": "body", "message": "not valid JSON", "type": "json_invalid"}
+    ]
 
 
 async def test_domain_errors_map_to_their_status(client: httpx.AsyncClient) -> None:
@@ -179,4 +200,5 @@ async def test_body_that_is_not_text_is_a_422_naming_the_body(client: httpx.Asyn
         "/v1/orders", content=b"\x05\x1b\x02\xff", headers={"Content-Type": "application/json"}
     )
     body = assert_problem(response, 422)
+    assert body["detail"] == "body: not valid JSON: not UTF-8 text"
     assert body["errors"][0]["field"] == "body"  # type: ignore[index]
