@@ -16,7 +16,7 @@ from libs.common.clock import Clock
 from libs.common.errors import DomainError
 from libs.common.settings import BaseServiceSettings
 from services.identity_api.accounts.service import iban_context
-from services.identity_api.housekeeping import purge_expired
+from services.identity_api.housekeeping import run_housekeeping
 from services.identity_api.models import Account, SigningKey, StaffRole
 from services.identity_api.runtime import IdentityRuntime
 from services.identity_api.settings import IdentitySettings
@@ -145,13 +145,12 @@ def _run_reencrypt(_args: argparse.Namespace, settings: BaseServiceSettings) -> 
 
 
 def _run_purge(_args: argparse.Namespace, settings: BaseServiceSettings) -> int:
+    assert isinstance(settings, IdentitySettings)  # noqa: S101
+
     async def purge() -> dict[str, int]:
         database = database_for(settings)
         try:
-            async with database.sessionmaker() as session:
-                deleted = await purge_expired(session, Clock().now())
-                await session.commit()
-                return deleted
+            return await run_housekeeping(database.sessionmaker, settings, now=Clock().now())
         finally:
             await database.dispose()
 
@@ -174,7 +173,8 @@ COMMANDS = [
     ),
     Command(
         name="purge-expired",
-        help="delete erased accounts past their fiscal retention and expired credentials",
+        help="delete erased accounts past their fiscal retention, expired credentials and "
+        "security events past their retention",
         configure=lambda parser: None,
         run=_run_purge,
     ),

@@ -3,12 +3,21 @@ limitation), run by ``python -m services.identity_api purge-expired`` (a daily C
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.identity_api.models import Account, MailToken, OutboxMail, RefreshToken
+from libs.common.db import among
+from services.identity_api.models import (
+    Account,
+    MailToken,
+    OutboxMail,
+    RefreshToken,
+    SecurityEvent,
+)
+from services.identity_api.settings import IdentitySettings
 
 GRACE = timedelta(days=7)
 """Expired credentials stay a week, so a security event's context can still be looked up."""
@@ -31,4 +40,57 @@ async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:
     for table, statement in statements.items():
         result = await session.execute(statement.execution_options(synchronize_session=False))
         deleted[table] = int(getattr(result, "rowcount", 0) or 0)
+    return deleted
+
+
+async def purge_expired_security_events(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    retention_days: int,
+    batch_size: int = 1000,
+) -> int:
+    """Delete security events (IP address, user agent) older than ``retention_days``: the
+    register promises one year. Each batch is its own short transaction.
+
+    The walk follows the primary key, a UUIDv7 and so creation order, in keyset steps: each
+    step reads the next ``batch_size`` keys from the index and deletes those created before the
+    cutoff. The first key younger than the cutoff ends the walk, since every later key is
+    younger still; a filter on ``created_at`` alone would need an index of its own, or scan the
+    rest of the table to learn that nothing more is due."""
+    cutoff = now - timedelta(days=retention_days)
+    total = 0
+    after: uuid.UUID | None = None
+    while True:
+        async with sessionmaker() as session:
+            query = select(SecurityEvent.id, SecurityEvent.created_at)
+            if after is not None:
+                query = query.where(SecurityEvent.id > after)
+            rows = (await session.execute(query.order_by(SecurityEvent.id).limit(batch_size))).all()
+            due = [row.id for row in rows if row.created_at < cutoff]
+            if due:
+                result = await session.execute(
+                    delete(SecurityEvent)
+                    .where(among(session, SecurityEvent.id, due), SecurityEvent.created_at < cutoff)
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+                total += int(getattr(result, "rowcount", 0) or 0)
+        if len(due) < len(rows) or len(rows) < batch_size:
+            return total
+        after = rows[-1].id
+
+
+async def run_housekeeping(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: IdentitySettings, *, now: datetime
+) -> dict[str, int]:
+    """Everything ``purge-expired`` deletes; returns the rows deleted per table."""
+    async with sessionmaker() as session:
+        deleted = await purge_expired(session, now)
+        await session.commit()
+    deleted["security_events"] = await purge_expired_security_events(
+        sessionmaker,
+        now=now,
+        retention_days=settings.security_event_retention_days,
+    )
     return deleted

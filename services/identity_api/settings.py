@@ -92,6 +92,10 @@ class IdentitySettings(BaseServiceSettings):
     mail_max_attempts: int = Field(25, ge=1, le=100)
 
     fiscal_retention_years: int = Field(7, ge=1, le=20)
+    security_event_retention_days: int = Field(365, ge=30, le=365)
+    """``IDENTITY_SECURITY_EVENT_RETENTION_DAYS``: security events (with their IP address and user
+    agent) are deleted this long after they happened; the register promises one year, so more
+    is refused."""
 
     @model_validator(mode="after")
     def _secrets(self) -> IdentitySettings:
