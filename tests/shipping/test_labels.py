@@ -59,7 +59,7 @@ async def test_printing_moves_created_to_label_printed_once(shipping: Shipping) 
     events = await shipping.client.get(
         f"/v1/shipments/{body['id']}/events", headers=shipping.headers
     )
-    assert [e["status"] for e in events.json()] == ["created", "label_printed"]
+    assert [e["status"] for e in events.json()["data"]] == ["created", "label_printed"]
 
 
 async def test_zpl_label_has_one_label_per_parcel_with_code128(shipping: Shipping) -> None:

@@ -59,7 +59,7 @@ async def test_every_shipment_starts_with_a_created_event(shipping: Shipping) ->
         f"/v1/shipments/{body['id']}/events", headers=shipping.headers
     )
     assert events.status_code == 200
-    assert [e["status"] for e in events.json()] == ["created"]
+    assert [e["status"] for e in events.json()["data"]] == ["created"]
 
 
 async def test_bad_dutch_postcode_is_422_naming_the_field(shipping: Shipping) -> None:

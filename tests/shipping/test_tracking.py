@@ -140,7 +140,7 @@ async def test_carrier_events_move_the_status_and_replays_are_ignored(shipping: 
     events = await shipping.client.get(
         f"/v1/shipments/{body['id']}/events", headers=shipping.headers
     )
-    statuses = [e["status"] for e in events.json()]
+    statuses = [e["status"] for e in events.json()["data"]]
     assert statuses == [
         "created",
         "handed_to_carrier",

@@ -24,7 +24,7 @@ from services.shipping_api.dependencies import (
 )
 from services.shipping_api.errors import ShipmentNotFound
 from services.shipping_api.models import Parcel, Shipment
-from services.shipping_api.shipments import repository, service
+from services.shipping_api.shipments import events, repository, service
 from services.shipping_api.shipments.access import ShipmentReaderDep, record_staff_access
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.schemas import (
@@ -305,8 +305,12 @@ async def get_shipment(
 
 @router.get(
     "/{shipment_id}/events",
-    response_model=list[ShipmentEventRead],
-    summary="The shipment's status history",
+    response_model=Page[ShipmentEventRead],
+    summary="The shipment's status history, oldest first",
+    description=(
+        "A page of the shipment's status changes in the order they happened. Support staff "
+        "(with `X-Access-Reason`) may read any shipment's history; each page read is audited."
+    ),
     responses=problem_responses(401, 403, 404, 422),
 )
 async def list_events(
@@ -314,7 +318,8 @@ async def list_events(
     reader: ShipmentReaderDep,
     session: SessionDep,
     clock: ClockDep,
-) -> list[ShipmentEventRead]:
+    page: PageParamsDep,
+) -> Page[ShipmentEventRead]:
     shipment, _ = await service.get_shipment(session, shipment_id, reader.account_id)
     await record_staff_access(
         session,
@@ -324,16 +329,19 @@ async def list_events(
         account_id=shipment.account_id,
         shipment_id=shipment.id,
     )
-    events = await repository.events_of(session, shipment.id)
-    return [
-        ShipmentEventRead(
-            status=ShipmentStatus(event.status),
-            occurred_at=event.occurred_at,
-            city=event.city,
-            description=event.description,
-        )
-        for event in events
-    ]
+    rows, next_cursor = await events.page_events(session, shipment.id, page)
+    return Page[ShipmentEventRead](
+        data=[
+            ShipmentEventRead(
+                status=ShipmentStatus(event.status),
+                occurred_at=event.occurred_at,
+                city=event.city,
+                description=event.description,
+            )
+            for event in rows
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 @router.post(
