@@ -99,11 +99,53 @@ async def test_search_by_email_is_audited_with_the_query(identity: Identity) -> 
         params={"email": account["email"].upper(), "reason": REASON},
         headers=support,
     )
-    assert [found["account_id"] for found in response.json()] == [account["account_id"]]
+    assert [found["account_id"] for found in response.json()["data"]] == [account["account_id"]]
+    assert response.json()["next_cursor"] is None
     _, admin = await staff_login(identity, StaffRole.ADMIN)
     log = (await identity.client.get("/v1/staff/access-log", headers=admin)).json()["data"]
     assert log[0]["action"] == "account.search"
     assert account["email"].upper() in log[0]["query"]
+
+
+async def test_search_without_a_match_is_an_empty_page_and_still_audited(
+    identity: Identity,
+) -> None:
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    response = await identity.client.get(
+        "/v1/staff/accounts",
+        params={"debtor_number": "999999", "reason": REASON},
+        headers=support,
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": [], "next_cursor": None}
+    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
+    log = (await identity.client.get("/v1/staff/access-log", headers=officer)).json()["data"]
+    assert [(e["action"], e["account_id"], e["query"]) for e in log] == [
+        ("account.search", None, "debtor_number=999999")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "bm90LWpzb24"}, "cursor"),
+        ({"cursor": "eyJpZCI6ICJub3BlIn0"}, "cursor"),  # {"id": "nope"}
+        ({"limit": "201"}, "limit"),
+        ({"limit": "0"}, "limit"),
+    ],
+)
+async def test_search_bad_paging_is_422_naming_the_field(
+    identity: Identity, params: dict[str, str], field: str
+) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    response = await identity.client.get(
+        "/v1/staff/accounts",
+        params={"email": account["email"], "reason": REASON, **params},
+        headers=support,
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 async def test_account_holders_cannot_use_staff_routes(identity: Identity) -> None:

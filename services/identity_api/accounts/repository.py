@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.pagination import PageParams, paginate_by_id
 from services.identity_api.models import Account, DebtorNumberCounter
 
 
@@ -41,17 +42,17 @@ async def email_taken(
 
 async def find(
     session: AsyncSession,
+    params: PageParams,
     *,
     email: str | None = None,
     debtor_number: str | None = None,
-    limit: int = 20,
-) -> Sequence[Account]:
+) -> tuple[Sequence[Account], str | None]:
     statement = select(Account)
     if email is not None:
         statement = statement.where(func.lower(Account.email) == func.lower(email))
     if debtor_number is not None:
         statement = statement.where(Account.debtor_number == debtor_number)
-    return (await session.scalars(statement.order_by(Account.id.desc()).limit(limit))).all()
+    return await paginate_by_id(session, statement, Account.id, params)
 
 
 async def next_debtor_number(session: AsyncSession) -> str:

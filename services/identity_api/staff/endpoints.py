@@ -136,22 +136,26 @@ async def read_account(
 
 @router.get(
     "/accounts",
-    response_model=list[AccountStaffRead],
+    response_model=Page[AccountStaffRead],
     summary="Find accounts by e-mail or debtor number (audited)",
+    description="Support, privacy officer and admins. Each page read is written to the access "
+    "log with the search and the `reason`, one entry per account shown.",
     responses=problem_responses(401, 403, 422),
 )
 async def search_accounts(
     reason: Reason,
     session: SessionDep,
     ctx: ContextDep,
+    params: PageParamsDep,
     principal: AnyStaffDep,
     email: Annotated[str | None, Query(max_length=254)] = None,
     debtor_number: Annotated[str | None, Query(max_length=16)] = None,
-) -> list[AccountStaffRead]:
+) -> Page[AccountStaffRead]:
     actor = await service.acting_staff(session, principal)
-    return await service.search_accounts(
-        session, ctx, actor, email=email, debtor_number=debtor_number, reason=reason
+    found, cursor = await service.search_accounts(
+        session, ctx, actor, params, email=email, debtor_number=debtor_number, reason=reason
     )
+    return Page[AccountStaffRead](data=found, next_cursor=cursor)
 
 
 @router.get(

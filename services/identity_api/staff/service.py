@@ -141,16 +141,19 @@ async def search_accounts(
     session: AsyncSession,
     ctx: Context,
     actor: StaffUser,
+    params: PageParams,
     *,
     email: str | None,
     debtor_number: str | None,
     reason: str,
-) -> list[AccountStaffRead]:
+) -> tuple[list[AccountStaffRead], str | None]:
     if not email and not debtor_number:
         raise ValidationFailed.for_field(
             "email", "search by email or debtor_number", location="query"
         )
-    found = await accounts.find(session, email=email, debtor_number=debtor_number)
+    found, next_cursor = await accounts.find(
+        session, params, email=email, debtor_number=debtor_number
+    )
     query = " ".join(
         part
         for part in (
@@ -159,6 +162,7 @@ async def search_accounts(
         )
         if part
     )
+    # Each page is logged with the accounts it shows, so the log says who saw what.
     if not found:
         await _log_access(
             session,
@@ -181,7 +185,7 @@ async def search_accounts(
             fields=ACCOUNT_FIELDS,
             query=query,
         )
-    return [staff_view(ctx.runtime.cipher, account) for account in found]
+    return [staff_view(ctx.runtime.cipher, account) for account in found], next_cursor
 
 
 async def access_log(
