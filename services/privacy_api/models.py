@@ -293,6 +293,7 @@ class PrivacyRequest(UUIDPrimaryKey, Timestamps, Base):
             erasure=Erasure.RETAIN,
             exportable=False,
             retain_reason="lets the requester follow their own request to its end",
+            retain_years=2,
         ),
     )
 
@@ -341,7 +342,8 @@ class PrivacyTask(UUIDPrimaryKey, Base):
     next_attempt_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text, info=pii(PiiCategory.PRIVACY_REQUEST))
+    """A service's refusal or failure, which may quote what it holds about the subject."""
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     started_at: Mapped[datetime | None]

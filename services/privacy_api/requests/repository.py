@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.pagination import PageParams, paginate_by_id
+from libs.common.pii import Erasure, pii_columns
 from services.privacy_api.models import (
+    Objection,
     PrivacyRequest,
     PrivacyTask,
     RequestSource,
@@ -135,32 +138,64 @@ async def reject_unverified(session: AsyncSession, now: datetime, reason: str) -
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _expiring_values(table: Table) -> dict[str, None]:
+    """NULL for every personal column of a request's rows that ends with the request's retention:
+    all but those another obligation keeps without a term of its own (a staff record, the
+    objection that must keep being honoured). Read from the ``pii(...)`` annotations, so a new
+    column cannot outlive the retention period unnoticed."""
+    values: dict[str, None] = {}
+    for column, spec in pii_columns(table):
+        if spec.erasure is Erasure.RETAIN and spec.retain_years is None:
+            continue
+        if not column.nullable:
+            raise TypeError(f"{table.name}.{column.key}: a column that expires must be nullable")
+        values[column.key] = None
+    return values
+
+
+def _holds_any(table: Table, values: dict[str, None]) -> ColumnElement[bool]:
+    return or_(*(table.c[key].is_not(None) for key in values))
+
+
+_REQUESTS = cast(Table, PrivacyRequest.__table__)
+# Rows that belong to one request and end with it, with the column naming the request.
+_REQUEST_ROWS: tuple[tuple[Table, str], ...] = (
+    (cast(Table, Objection.__table__), "privacy_request_id"),
+    (cast(Table, PrivacyTask.__table__), "request_id"),
+)
+_CLOSED = (
+    RequestStatus.COMPLETED.value,
+    RequestStatus.REJECTED.value,
+    RequestStatus.FAILED.value,
+)
+
+
 async def anonymise_closed_before(session: AsyncSession, cutoff: datetime, now: datetime) -> int:
-    """After the proof-of-handling period, a closed request keeps no contact details.
-    (``completed_at`` is also set when a request ends as failed.)"""
-    closed = (
-        RequestStatus.COMPLETED.value,
-        RequestStatus.REJECTED.value,
-        RequestStatus.FAILED.value,
+    """After the proof-of-handling period (the register: two years after closing), a closed
+    request and the rows that belong to it (the objection's grounds, the services' answers) keep
+    no personal data of the requester; returns the requests anonymised. (``completed_at`` is
+    also set when a request ends as failed.)"""
+    closed_before = (
+        _REQUESTS.c.status.in_(_CLOSED),
+        or_(_REQUESTS.c.completed_at < cutoff, _REQUESTS.c.rejected_at < cutoff),
     )
+    for table, request_column in _REQUEST_ROWS:
+        values = _expiring_values(table)
+        await session.execute(
+            update(table)
+            .where(
+                table.c[request_column].in_(select(_REQUESTS.c.id).where(*closed_before)),
+                _holds_any(table, values),
+            )
+            .values(values)
+        )
+    values = _expiring_values(_REQUESTS)
     result = await session.execute(
-        update(PrivacyRequest)
+        update(_REQUESTS)
         .where(
-            PrivacyRequest.status.in_(closed),
-            PrivacyRequest.anonymised_at.is_(None),
-            or_(PrivacyRequest.completed_at < cutoff, PrivacyRequest.rejected_at < cutoff),
+            *closed_before,
+            or_(_REQUESTS.c.anonymised_at.is_(None), _holds_any(_REQUESTS, values)),
         )
-        .values(
-            account_id=None,
-            email=None,
-            email_index=None,
-            phone=None,
-            phone_index=None,
-            message=None,
-            changes=None,
-            verification_note=None,
-            access_token_hash=None,
-            anonymised_at=now,
-        )
+        .values(values | {"anonymised_at": now})
     )
     return int(getattr(result, "rowcount", 0) or 0)
