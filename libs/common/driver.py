@@ -11,9 +11,10 @@ runs on its own, so it is its own transaction: a write of several tables is one 
 (data-modifying ``WITH``), stored whole or not at all.
 
 Only on PostgreSQL: elsewhere :meth:`DirectStatements.fetch` answers ``None`` and the caller goes
-the ordinary way. Tests that run the app inside one rolled-back connection run the statement on
-that connection, in a savepoint, so they see what the test wrote and a failed statement leaves
-the test's transaction usable.
+the ordinary way. A failed read may simply be read again the ordinary way; a failed write only
+when it certainly did not run (:func:`may_have_run`). Tests that run the app inside one
+rolled-back connection run the statement on that connection, in a savepoint, so they see what
+the test wrote and a failed statement leaves the test's transaction usable.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from libs.common.db import Database
 
+
+class StatementNotSent(Exception):
+    """No connection could be had for a direct statement: it never reached PostgreSQL."""
+
+
 DIRECT_ERRORS: tuple[type[BaseException], ...] = (
+    StatementNotSent,
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresError,
@@ -41,7 +48,31 @@ DIRECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 """What a direct statement can fail with when the database is unavailable or refuses it; the
 caller then goes the ordinary way, which answers as every other route does (503 while it is
-away)."""
+away), unless the statement was a write that :func:`may_have_run`."""
+
+# asyncpg's own check of the arguments, made before it sends the statement's Bind and Execute
+# (the server's class-22 ``asyncpg.DataError`` is another class).
+_ARGUMENTS_REFUSED = asyncpg.exceptions._base.DataError
+# A connection lost, or the server shutting down or crashing: these can end a statement after
+# its transaction committed, before PostgreSQL could say so.
+_CONNECTION_SQLSTATES = ("08", "57P")
+
+
+def may_have_run(error: BaseException) -> bool:
+    """Whether PostgreSQL may have carried out a direct statement that failed with ``error``
+    (one of :data:`DIRECT_ERRORS`).
+
+    Not when no connection could be had, when asyncpg refused the arguments before sending
+    them, or when PostgreSQL answered with an error of the statement (a statement outside a
+    transaction block that fails is rolled back whole). A connection lost, reset or timed out
+    once the statement may have been sent leaves its outcome unknown: it may have committed.
+    """
+    if isinstance(error, StatementNotSent | _ARGUMENTS_REFUSED):
+        return False
+    if isinstance(error, asyncpg.PostgresError):
+        sqlstate = getattr(error, "sqlstate", None) or ""
+        return sqlstate.startswith(_CONNECTION_SQLSTATES)
+    return True
 
 
 class DirectStatement:
@@ -109,7 +140,10 @@ class DirectStatements:
     async def fetch(
         self, statement: DirectStatement, params: Mapping[str, Any]
     ) -> Sequence[Mapping[str, Any]] | None:
-        """The rows, or ``None`` when direct statements do not exist here (not PostgreSQL)."""
+        """The rows, or ``None`` when direct statements do not exist here (not PostgreSQL).
+
+        Raises :class:`StatementNotSent` when no connection could be had, else what asyncpg
+        raised (see :func:`may_have_run`)."""
         if not self.available:
             return None
         arguments = statement.arguments(params)
@@ -124,7 +158,10 @@ class DirectStatements:
                 rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
             return rows
         async with self._slots:
-            connection = self._idle_connection() or await self._connect(bind)
+            try:
+                connection = self._idle_connection() or await self._connect(bind)
+            except DIRECT_ERRORS as exc:
+                raise StatementNotSent(type(exc).__name__) from exc
             try:
                 rows = await connection.fetch(statement.sql, *arguments)
             except BaseException:

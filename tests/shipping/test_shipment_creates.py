@@ -11,11 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from libs.common.auth import Role, Scope
-from libs.common.driver import DirectStatements
+from libs.common.driver import DirectStatements, StatementNotSent
 from services.shipping_api.models import (
     Parcel,
     Shipment,
@@ -24,7 +26,7 @@ from services.shipping_api.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from services.shipping_api.shipments import fastpath, service
+from services.shipping_api.shipments import fastpath, repository, service
 from services.shipping_api.shipments.endpoints import shipment_read
 from tests.shipping.conftest import Shipping, record_direct_statements
 from tests.support.db import on_postgres
@@ -218,24 +220,115 @@ async def test_a_statement_that_fails_stores_nothing_and_the_route_answers(
     assert second["id"] != first["id"]
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [ConnectionResetError("connection reset by peer"), TimeoutError()],
-    ids=["reset", "timeout"],
-)
-async def test_a_database_the_shortcut_cannot_reach_leaves_the_create_to_the_route(
-    shipping: Shipping, monkeypatch: pytest.MonkeyPatch, failure: Exception
-) -> None:
-    async def failing(self: DirectStatements, statement: Any, params: Any) -> Any:
-        if statement is fastpath.CREATE:
-            raise failure
-        return await fetch(self, statement, params)
-
+@pytest.fixture
+def failing_creates(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The shortcut offered on any database, its statement failing as the test says: append
+    ``(exception, committed)``; ``committed``: the shipment is stored before the exception is
+    raised (PostgreSQL committed it, then the connection was lost before it could answer)."""
+    failures: list[Any] = []
+    prepared: list[service.PreparedShipment] = []
+    parameters = service.direct_create_parameters
     fetch = DirectStatements.fetch
+
+    def recording(item: service.PreparedShipment, context: Any) -> dict[str, Any]:
+        prepared.append(item)
+        return parameters(item, context)
+
+    async def failing(self: DirectStatements, statement: Any, params: Any) -> Any:
+        if statement is not fastpath.CREATE:
+            return await fetch(self, statement, params)
+        failure, committed = failures.pop(0)
+        if committed:
+            item = prepared[-1]
+            async with self.database.session() as session:
+                await repository.insert_shipments(session, [item.row], item.parcels, [item.event])
+                await session.commit()
+        raise failure
+
+    monkeypatch.setattr(DirectStatements, "available", property(lambda _: True))
+    monkeypatch.setattr(service, "direct_create_parameters", recording)
     monkeypatch.setattr(DirectStatements, "fetch", failing)
+    return failures
+
+
+async def stored_shipments(shipping: Shipping) -> list[str]:
+    async with shipping.session() as session:
+        return list((await session.scalars(select(Shipment.tracking_code))).all())
+
+
+async def test_a_create_the_shortcut_could_not_send_is_stored_by_the_route(
+    shipping: Shipping, failing_creates: list[Any]
+) -> None:
+    failing_creates.append((StatementNotSent("ConnectionRefusedError"), False))
     created = await shipping.create()
     stored = await rows_of(shipping, created["id"])
     assert created == stored["document"]
+    assert await stored_shipments(shipping) == [created["tracking_code"]]
+
+
+async def database_unavailable_from_the_route(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The route's answer when the database fails mid-request (0650)."""
+
+    async def lost(*_: Any, **__: Any) -> Any:
+        raise OperationalError(None, None, ConnectionResetError())
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "store_shipments", lost)
+        return await post(shipping, shipment_body(), **{"Idempotency-Key": "routed"})
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ConnectionResetError("connection reset by peer"),
+        TimeoutError(),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    ],
+    ids=["reset", "timeout", "closed", "shutdown"],
+)
+async def test_a_create_lost_after_it_was_sent_is_a_503_and_never_stored_twice(
+    shipping: Shipping,
+    failing_creates: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    committed: bool,
+) -> None:
+    subscribed = await register_endpoint(shipping, ["shipment.created"])
+    failing_creates.append((failure, committed))
+    response = await post(shipping, shipment_body())
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "2"
+    # The answer the route gives when the database fails mid-request, word for word.
+    routed = await database_unavailable_from_the_route(shipping, monkeypatch)
+    assert routed.status_code == 503
+    assert routed.headers["retry-after"] == response.headers["retry-after"]
+    body, routed_body = response.json(), routed.json()
+    assert body["request_id"] == response.headers["x-request-id"]
+    del body["request_id"], routed_body["request_id"]
+    assert body == routed_body
+    # Stored once when PostgreSQL committed it, else not at all; never a second time.
+    assert len(await stored_shipments(shipping)) == (1 if committed else 0)
+    async with shipping.session() as session:
+        deliveries = await session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == subscribed)
+        )
+    assert deliveries == 0  # the simulated commit stores no deliveries; the route added none
+
+
+async def test_a_create_the_database_refused_goes_to_the_route(
+    shipping: Shipping, failing_creates: list[Any]
+) -> None:
+    """PostgreSQL answered with an error of the statement: it rolled back whole."""
+    failing_creates.append((asyncpg.ForeignKeyViolationError("an endpoint went away"), False))
+    created = await shipping.create()
+    assert await stored_shipments(shipping) == [created["tracking_code"]]
 
 
 async def test_what_the_shortcut_leaves_reaches_the_route(

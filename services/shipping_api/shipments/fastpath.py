@@ -13,7 +13,9 @@ Everything else goes on to the route, which answers as always: staff (whose read
 credentials without the scope, no or bad credentials, ids that are not canonical UUIDs, a query
 string, a shipment that is not the caller's (404), a create with an ``Idempotency-Key`` or a
 body the rules refuse (the route names the fields), SQLite, and a database that cannot be
-reached (503).
+reached (503). A create whose statement may have been stored before its connection failed is
+answered here, as the route answers a database that fails mid-request (503): routed, it could
+be stored twice.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from typing import Any
 import asyncpg
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Scope, Send
 
 from libs.common.auth import Principal
 from libs.common.auth import Scope as CredentialScope
-from libs.common.driver import DIRECT_ERRORS, DirectStatement, DirectStatements
+from libs.common.driver import DIRECT_ERRORS, DirectStatement, DirectStatements, may_have_run
 from libs.common.errors import DomainError
 from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from libs.common.logging import get_logger
@@ -155,7 +159,13 @@ class DirectShipmentCreates(PreRoutingAnswers):
                 log.warning("direct create refused; routed instead", error=type(exc).__name__)
                 return False
             except DIRECT_ERRORS as exc:
-                # Refused or not sent: nothing is stored, and the route answers as it would.
+                if may_have_run(exc):
+                    # Sent, then the connection failed: the shipment may be stored, and the
+                    # route would store it (and announce it) a second time.
+                    log.warning("direct create outcome unknown", error=type(exc).__name__)
+                    await self._send_database_unavailable(scope, send, exc)
+                    return True
+                # Not sent, or refused: nothing is stored, and the route answers as it would.
                 log.warning("direct create failed; routed instead", error=type(exc).__name__)
                 return False
             location = f"{self.prefix}/{prepared.id}".encode()
@@ -168,6 +178,26 @@ class DirectShipmentCreates(PreRoutingAnswers):
             )
             return True
         return False
+
+    async def _send_database_unavailable(
+        self, scope: Scope, send: Send, cause: BaseException
+    ) -> None:
+        """The app's own answer to a database that fails mid-request (0650: 503 with
+        ``Retry-After``), made by its handler of database errors from the error SQLAlchemy
+        raises for such a failure in a route."""
+        error = OperationalError(None, None, cause)
+        error.__cause__ = cause
+        handler = scope["app"].exception_handlers[SQLAlchemyError]
+        response = await handler(Request(scope), error)
+        scope["route"] = self.route
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
 
 
 def _is_plain_json(scope: Scope) -> bool:
