@@ -15,16 +15,18 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Scope
-from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.models import SubjectRestriction, WebhookDelivery, WebhookEndpoint
 from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
-from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.shipments import fastpath
+from services.shipping_api.vocabulary import STATUS_DESCRIPTIONS, ShipmentStatus, WebhookEvent
 from services.shipping_api.webhooks.outbox import ShipmentWebhookEvent, enqueue_webhooks
 from services.shipping_api.webhooks.signing import signature, verify
 from services.shipping_api.webhooks.ssrf import is_allowed_address
 from tests.shipping.conftest import (
     Shipping,
     delete_account_rows,
+    record_direct_statements,
     settings_for,
     start_shipping,
 )
@@ -618,3 +620,78 @@ async def test_a_changed_url_is_resolved_before_the_database_is_touched(
             assert in_use == [0]
         finally:
             await delete_account_rows(shop.database, shop.account_id)
+
+
+async def payloads_by_shipment(shipping: Shipping) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each shipment's queued webhook payloads by event."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for delivery in await deliveries(shipping):
+        assert delivery.payload is not None
+        found.setdefault(str(delivery.shipment_id), {})[delivery.event] = delivery.payload
+    return found
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["without-key", "with-key"])
+async def test_a_restricted_recipients_webhooks_hold_only_what_delivery_needs(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch, keyed: bool
+) -> None:
+    """AVG art. 18/21 (0004): no reference, no city, no carrier text; the rest as always. A
+    create without a key is stored by the one-statement create on PostgreSQL, with a key by
+    the route."""
+    direct = record_direct_statements(monkeypatch, fastpath.CREATE, lambda params, _: True)
+    await register(shipping, "http://127.0.0.1:9/hooks")
+    async with shipping.session() as session:
+        session.add(
+            SubjectRestriction(
+                kind="email",
+                value=shipping.app.state.blind_index.email("jan.jansen@example.nl"),
+                basis="restriction",
+                request_id="r-1",
+                created_at=shipping.clock.now(),
+            )
+        )
+        await session.commit()
+    headers = {**shipping.headers, "Idempotency-Key": "restricted"} if keyed else None
+    restricted = await shipping.create(headers=headers)
+    headers = {**shipping.headers, "Idempotency-Key": "other"} if keyed else None
+    other = await shipping.create(
+        headers=headers,
+        reference="ORDER-2",
+        recipient_changes={"email": "piet@example.nl", "phone": "+31687654321"},
+    )
+    assert len(direct) == (0 if keyed or not on_postgres() else 2)
+    for index, shipment in enumerate((restricted, other)):
+        for status in ("handed_to_carrier", "out_for_delivery", "delivered"):
+            event = carrier_event(
+                shipment["tracking_code"],
+                status,
+                f"ev-{index}-{status}",
+                city="Hoogvliet Rotterdam",
+                description="Bezorgd bij de buren op nummer 24",
+            )
+            assert (await push_event(shipping.client, "postnl", event)).status_code == 200
+    payloads = await payloads_by_shipment(shipping)
+
+    kept = payloads[restricted["id"]]
+    assert set(kept) == {"shipment.created", "shipment.delivered"}
+    for payload in kept.values():
+        shipment = payload["data"]["shipment"]
+        assert shipment["id"] == restricted["id"]
+        assert shipment["tracking_code"] == restricted["tracking_code"]
+        assert shipment["reference"] is None
+        assert payload["data"]["event"]["city"] is None
+        assert "ORDER-1001" not in orjson.dumps(payload).decode()
+        assert "Hoogvliet" not in orjson.dumps(payload).decode()
+    delivered = kept["shipment.delivered"]["data"]
+    assert delivered["shipment"]["status"] == delivered["event"]["status"] == "delivered"
+    assert delivered["event"]["description"] == STATUS_DESCRIPTIONS[ShipmentStatus.DELIVERED]
+    assert delivered["event"]["occurred_at"] == "2026-11-25T10:00:00+00:00"
+
+    sent = payloads[other["id"]]
+    assert sent["shipment.created"]["data"]["shipment"]["reference"] == "ORDER-2"
+    assert sent["shipment.delivered"]["data"]["shipment"]["reference"] == "ORDER-2"
+    assert sent["shipment.delivered"]["data"]["event"]["city"] == "Hoogvliet Rotterdam"
+    assert (
+        sent["shipment.delivered"]["data"]["event"]["description"]
+        == "Bezorgd bij de buren op nummer 24"
+    )

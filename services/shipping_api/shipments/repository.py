@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Uuid,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -265,9 +266,10 @@ def _create_one() -> Select[tuple[uuid.UUID]]:
 
     Parameters: the shipment's columns by name (but ``is_restricted``, which the statement
     decides), ``parcel_<column>`` arrays in parcel order, ``event_<column>``, and
-    ``webhook_event``, ``webhook_data`` (JSON text), ``webhook_created_at`` (its text) and
-    ``webhook_give_up_at`` for the deliveries. As one statement it is one transaction: all of
-    it is stored or none.
+    ``webhook_event``, ``webhook_data`` and ``webhook_data_restricted`` (JSON text: the event's
+    data for an unrestricted and for a restricted shipment, 0206), ``webhook_created_at`` (its
+    text) and ``webhook_give_up_at`` for the deliveries. As one statement it is one
+    transaction: all of it is stored or none.
     """
     shipments = Shipment.__table__
     values: dict[str, Any] = {
@@ -286,7 +288,12 @@ def _create_one() -> Select[tuple[uuid.UUID]]:
         )
         .exists()
     )
-    shipment = insert(Shipment).values(values).returning(Shipment.id).cte("shipment")
+    shipment = (
+        insert(Shipment)
+        .values(values)
+        .returning(Shipment.id, Shipment.is_restricted)
+        .cte("shipment")
+    )
     parcels = (
         insert(Parcel)
         .from_select(
@@ -361,7 +368,13 @@ def _create_one() -> Select[tuple[uuid.UUID]]:
                     "created_at",
                     bindparam("webhook_created_at", type_=String()),
                     "data",
-                    bindparam("webhook_data", type_=JSONB()),
+                    case(
+                        (
+                            shipment.c.is_restricted,
+                            bindparam("webhook_data_restricted", type_=JSONB()),
+                        ),
+                        else_=bindparam("webhook_data", type_=JSONB()),
+                    ),
                 ),
                 literal(DeliveryState.PENDING),
                 literal(0),

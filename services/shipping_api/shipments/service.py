@@ -45,7 +45,11 @@ from services.shipping_api.vocabulary import (
     ShipmentStatus,
     WebhookEvent,
 )
-from services.shipping_api.webhooks.outbox import ShipmentWebhookEvent, enqueue_webhooks
+from services.shipping_api.webhooks.outbox import (
+    ShipmentWebhookEvent,
+    enqueue_webhooks,
+    shipment_event_data,
+)
 
 
 @dataclass
@@ -204,25 +208,21 @@ def prepare_shipment(item: ShipmentCreate, context: CreationContext) -> Prepared
     return PreparedShipment(row=row, parcels=parcels, event=event)
 
 
-def created_event_data(item: PreparedShipment) -> dict[str, Any]:
+def created_event_data(item: PreparedShipment, *, is_restricted: bool) -> dict[str, Any]:
     """The ``data`` of the ``shipment.created`` webhook event."""
-    return {
-        "shipment": {
-            "id": str(item.id),
-            "tracking_code": item.row["tracking_code"],
-            "reference": item.row["reference"],
-            "carrier": item.row["carrier"],
-            "service": item.row["service"],
-            "status": item.row["status"],
-            "mode": item.row["mode"],
-        },
-        "event": {
-            "status": item.event["status"],
-            "occurred_at": item.event["occurred_at"].isoformat(),
-            "city": None,
-            "description": item.event["description"],
-        },
-    }
+    return shipment_event_data(
+        shipment_id=item.id,
+        tracking_code=item.row["tracking_code"],
+        reference=item.row["reference"],
+        carrier=item.row["carrier"],
+        service=item.row["service"],
+        mode=item.row["mode"],
+        status=item.event["status"],
+        occurred_at=item.event["occurred_at"],
+        city=item.event["city"],
+        description=item.event["description"],
+        is_restricted=is_restricted,
+    )
 
 
 async def _flag_restricted(
@@ -279,7 +279,11 @@ async def store_shipments(
         session,
         account_id=context.account_id,
         events=[
-            ShipmentWebhookEvent(WebhookEvent.SHIPMENT_CREATED, item.id, created_event_data(item))
+            ShipmentWebhookEvent(
+                WebhookEvent.SHIPMENT_CREATED,
+                item.id,
+                created_event_data(item, is_restricted=item.row["is_restricted"]),
+            )
             for item in stored
         ],
         now=context.now,
@@ -307,7 +311,10 @@ def direct_create_parameters(item: PreparedShipment, context: CreationContext) -
     for name, value in item.event.items():
         parameters[f"event_{name}"] = value
     parameters["webhook_event"] = WebhookEvent.SHIPMENT_CREATED.value
-    parameters["webhook_data"] = orjson.dumps(created_event_data(item)).decode()
+    # Whether the shipment is restricted is decided in the statement, which picks one of these.
+    for name, is_restricted in (("webhook_data", False), ("webhook_data_restricted", True)):
+        data = created_event_data(item, is_restricted=is_restricted)
+        parameters[name] = orjson.dumps(data).decode()
     parameters["webhook_created_at"] = context.now.isoformat()
     parameters["webhook_give_up_at"] = context.now + context.outboxes.webhook_retry
     return parameters

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.db import uuid7
 from services.shipping_api.models import Shipment, ShipmentEvent, WebhookDelivery, WebhookEndpoint
-from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.vocabulary import STATUS_DESCRIPTIONS, ShipmentStatus, WebhookEvent
 
 
 class DeliveryState:
@@ -31,25 +31,64 @@ class ShipmentWebhookEvent:
     payload: dict[str, Any]
 
 
-def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str, Any]:
-    """What a receiver learns: the shipment's identifiers and the new status, no recipient."""
+def shipment_event_data(
+    *,
+    shipment_id: uuid.UUID,
+    tracking_code: str,
+    reference: str | None,
+    carrier: str,
+    service: str,
+    mode: str,
+    status: str,
+    occurred_at: datetime,
+    city: str | None,
+    description: str,
+    is_restricted: bool,
+) -> dict[str, Any]:
+    """The ``data`` of a shipment's webhook event: its identifiers and the new status, no
+    recipient.
+
+    AVG art. 18/21 (0004): of a restricted shipment only what the webshop needs to run the
+    delivery goes out: no reference, no city (the delivery scan's is the recipient's), and
+    the status's own description instead of the carrier's text.
+    """
+    if is_restricted:
+        reference, city = None, None
+        description = STATUS_DESCRIPTIONS[ShipmentStatus(status)]
     return {
         "shipment": {
-            "id": str(shipment.id),
-            "tracking_code": shipment.tracking_code,
-            "reference": shipment.reference,
-            "carrier": shipment.carrier,
-            "service": shipment.service,
-            "status": shipment.status,
-            "mode": shipment.mode,
+            "id": str(shipment_id),
+            "tracking_code": tracking_code,
+            "reference": reference,
+            "carrier": carrier,
+            "service": service,
+            "status": status,
+            "mode": mode,
         },
         "event": {
-            "status": event.status,
-            "occurred_at": event.occurred_at.isoformat(),
-            "city": event.city,
-            "description": event.description,
+            "status": status,
+            "occurred_at": occurred_at.isoformat(),
+            "city": city,
+            "description": description,
         },
     }
+
+
+def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str, Any]:
+    """The ``data`` of the webhook event of a status change (``shipment_event_data``)."""
+    return shipment_event_data(
+        shipment_id=shipment.id,
+        tracking_code=shipment.tracking_code,
+        reference=shipment.reference,
+        carrier=shipment.carrier,
+        service=shipment.service,
+        mode=shipment.mode,
+        status=event.status,
+        occurred_at=event.occurred_at,
+        city=event.city,
+        description=event.description,
+        is_restricted=shipment.is_restricted,
+    )
 
 
 async def enqueue_webhooks(
