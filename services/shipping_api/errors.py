@@ -12,6 +12,13 @@ class ShipmentNotFound(NotFound):
         super().__init__(detail)
 
 
+class SupportNoteNotFound(NotFound):
+    slug = "support-note-not-found"
+
+    def __init__(self) -> None:
+        super().__init__("No support note with this id on this shipment.")
+
+
 class IllegalTransition(Conflict):
     slug = "illegal-transition"
     title = "Illegal status transition"

@@ -163,3 +163,22 @@ async def test_use_of_a_key_is_recorded(identity: Identity) -> None:
             select(ApiKey.last_used_at).where(ApiKey.prefix == created["prefix"])
         )
     assert used is not None
+
+
+async def test_the_location_of_a_new_key_answers_it_without_the_secret(
+    identity: Identity,
+) -> None:
+    _, headers = await identity.user()
+    created = await identity.client.post(
+        "/v1/api-keys", json={"name": "Webshop", "scopes": ["shipments:read"]}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()
+    assert created.headers["location"] == f"/v1/api-keys/{key['id']}"
+    read = await identity.client.get(created.headers["location"], headers=headers)
+    assert read.status_code == 200
+    assert read.json() == {name: value for name, value in key.items() if name != "key"}
+    assert key["key"] not in read.text
+    await identity.client.delete(created.headers["location"], headers=headers)
+    revoked = await identity.client.get(created.headers["location"], headers=headers)
+    assert revoked.json()["revoked_at"] is not None

@@ -141,3 +141,15 @@ async def test_disclosure_input_is_validated(privacy: Privacy) -> None:
         response = await privacy.client.post("/v1/privacy/disclosures", json=body, headers=officer)
         assert response.status_code == 422, body
         assert field in [e["field"] for e in response.json()["errors"]], response.json()
+
+
+async def test_the_location_of_a_registered_disclosure_answers_it(privacy: Privacy) -> None:
+    officer = privacy.officer()
+    created = await privacy.client.post(
+        "/v1/privacy/disclosures", json=police_request(), headers=officer
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"/v1/privacy/disclosures/{created.json()['id']}"
+    read = await privacy.client.get(created.headers["location"], headers=officer)
+    assert read.status_code == 200
+    assert read.json() == created.json()

@@ -123,3 +123,15 @@ async def test_incidents_are_for_the_privacy_officer_only(privacy: Privacy) -> N
         assert made.status_code == 403
     audit = await privacy.client.get("/v1/privacy/audit-log", headers=privacy.user(account))
     assert audit.status_code == 403
+
+
+async def test_the_location_of_a_registered_incident_answers_it(privacy: Privacy) -> None:
+    officer = privacy.officer()
+    created = await privacy.client.post(
+        "/v1/privacy/incidents", json=breach(privacy), headers=officer
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"/v1/privacy/incidents/{created.json()['id']}"
+    read = await privacy.client.get(created.headers["location"], headers=officer)
+    assert read.status_code == 200
+    assert read.json() == created.json()

@@ -31,6 +31,7 @@ class Attempt:
 
 
 ACCOUNT_OBJECTS: dict[tuple[str, str, str], Attempt] = {
+    ("identity", "GET", "/v1/api-keys/{key_id}"): Attempt(),
     ("identity", "DELETE", "/v1/api-keys/{key_id}"): Attempt(),
     ("shipping", "GET", "/v1/shipments/{shipment_id}"): Attempt(),
     ("shipping", "GET", "/v1/shipments/{shipment_id}/events"): Attempt(),
@@ -64,6 +65,7 @@ NOT_ACCOUNT_OBJECTS: dict[tuple[str, str, str], str] = {
     ("identity", "GET", "/internal/v1/accounts/{account_id}"): "service tokens only",
     ("shipping", "POST", "/v1/shipments/{shipment_id}/notes"): "support staff only",
     ("shipping", "GET", "/v1/shipments/{shipment_id}/notes"): "support staff only, audited",
+    ("shipping", "GET", "/v1/shipments/{shipment_id}/notes/{note_id}"): "support staff, audited",
     ("shipping", "GET", "/v1/tracking/{tracking_code}"): "public; the code is the secret",
     ("shipping", "POST", "/v1/carriers/{carrier}/events"): "carriers, HMAC-signed",
     ("privacy", "POST", "/v1/privacy/requests/{request_id}/extend"): "privacy officer only",

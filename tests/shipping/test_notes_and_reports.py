@@ -142,3 +142,47 @@ async def test_counts_stay_after_names_go(shipping: Shipping) -> None:
         shipping.database.sessionmaker, now=shipping.clock.now(), retention_days=90
     )
     assert await report(shipping, shipping.headers) == before
+
+
+async def test_the_location_of_a_new_note_answers_it_and_the_read_is_audited(
+    shipping: Shipping,
+) -> None:
+    shipment = await shipping.create()
+    staff = shipping.staff(Role.SUPPORT, reason="Recipient on the phone (ticket 82)")
+    created = await shipping.client.post(
+        f"/v1/shipments/{shipment['id']}/notes",
+        json={"channel": "email", "body": "Asked for a new delivery day."},
+        headers=staff,
+    )
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert location == f"/v1/shipments/{shipment['id']}/notes/{created.json()['id']}"
+    read = await shipping.client.get(location, headers=staff)
+    assert read.status_code == 200
+    assert read.json() == created.json()
+    async with shipping.session() as session:
+        reads = (await session.execute(select(SupportAccess.action, SupportAccess.reason))).all()
+    assert [tuple(row) for row in reads] == [("read_note", "Recipient on the phone (ticket 82)")]
+
+
+async def test_a_note_is_found_under_its_own_shipment_only(shipping: Shipping) -> None:
+    shipment = await shipping.create()
+    other = await shipping.create()
+    staff = shipping.staff(Role.SUPPORT, reason="Recipient on the phone (ticket 83)")
+    created = await shipping.client.post(
+        f"/v1/shipments/{shipment['id']}/notes",
+        json={"channel": "chat", "body": "Wants a signature on delivery."},
+        headers=staff,
+    )
+    elsewhere = await shipping.client.get(
+        f"/v1/shipments/{other['id']}/notes/{created.json()['id']}", headers=staff
+    )
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == "No support note with this id on this shipment."
+    holder = await shipping.client.get(created.headers["location"], headers=shipping.headers)
+    assert holder.status_code == 403
+    no_reason = await shipping.client.get(
+        created.headers["location"], headers=shipping.staff(Role.SUPPORT, reason=None)
+    )
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["field"] == "X-Access-Reason"

@@ -145,6 +145,7 @@ RULES: dict[str, dict[tuple[str, str], Rule]] = {
         ("GET", "/v1/accounts/me/security-events"): required(HOLDER),
         ("POST", "/v1/api-keys"): required(HOLDER),
         ("GET", "/v1/api-keys"): required(HOLDER),
+        ("GET", "/v1/api-keys/{key_id}"): required(HOLDER),
         ("DELETE", "/v1/api-keys/{key_id}"): required(HOLDER),
         ("GET", "/v1/staff/me"): required(STAFF),
         ("GET", "/v1/staff/users"): required(ADMIN),
@@ -199,6 +200,7 @@ RULES: dict[str, dict[tuple[str, str], Rule]] = {
         ): required(holder_or_key("webhooks:manage")),
         ("POST", "/v1/shipments/{shipment_id}/notes"): required(SUPPORT),
         ("GET", "/v1/shipments/{shipment_id}/notes"): required(SUPPORT),
+        ("GET", "/v1/shipments/{shipment_id}/notes/{note_id}"): required(SUPPORT),
         ("GET", "/v1/reports/deliveries-by-postcode-area"): required(
             holder_or_key("reports:read") | ADMIN
         ),

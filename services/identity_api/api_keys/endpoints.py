@@ -59,12 +59,18 @@ def _account_id(principal: Principal) -> uuid.UUID:
         201: {
             "description": "The key, shown this once.",
             "links": {
+                "GetApiKey": operation_link(
+                    "GET",
+                    "/v1/api-keys/{key_id}",
+                    {"key_id": "$response.body#/id"},
+                    "The key just created (without its secret).",
+                ),
                 "RevokeApiKey": operation_link(
                     "DELETE",
                     "/v1/api-keys/{key_id}",
                     {"key_id": "$response.body#/id"},
                     "Revoke the key just created.",
-                )
+                ),
             },
         },
         **problem_responses(401, 403, 409, 422),
@@ -79,6 +85,7 @@ async def create_api_key(
 ) -> ApiKeyCreated:
     row, key = await service.create(session, ctx, _account_id(principal), body)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Location"] = f"{router.prefix}/{row.id}"
     return ApiKeyCreated(**_read(row).model_dump(), key=key)
 
 
@@ -93,6 +100,16 @@ async def list_api_keys(
 ) -> Page[ApiKeyRead]:
     rows, cursor = await service.list_for_account(session, _account_id(principal), params)
     return Page[ApiKeyRead](data=[_read(row) for row in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/{key_id}",
+    response_model=ApiKeyRead,
+    summary="One of your API keys (without its secret)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_api_key(key_id: uuid.UUID, session: SessionDep, principal: UserDep) -> ApiKeyRead:
+    return _read(await service.get(session, _account_id(principal), key_id))
 
 
 @router.delete(

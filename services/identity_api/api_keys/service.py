@@ -76,12 +76,18 @@ async def list_for_account(
     return await repository.page_for_account(session, account_id, params)
 
 
-async def revoke(
-    session: AsyncSession, ctx: Context, account_id: uuid.UUID, key_id: uuid.UUID
-) -> None:
+async def get(session: AsyncSession, account_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    """The account's key; another account's key is not found (no existence oracle)."""
     row = await repository.get_for_account(session, account_id, key_id)
     if row is None:
         raise NotFound("no API key with this id")
+    return row
+
+
+async def revoke(
+    session: AsyncSession, ctx: Context, account_id: uuid.UUID, key_id: uuid.UUID
+) -> None:
+    row = await get(session, account_id, key_id)
     if row.revoked_at is not None:
         return
     row.revoked_at = ctx.now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 
 from libs.common.db import SessionDep
@@ -53,8 +53,10 @@ async def create_disclosure(
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
+    response: Response,
 ) -> DisclosureRead:
     disclosure = await service.create(session, officer, body, now=app.now(), caller=caller)
+    response.headers["Location"] = f"{router.prefix}/{disclosure.id}"
     return service.to_read(disclosure, None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
@@ -44,9 +44,11 @@ async def create_incident(
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
+    response: Response,
 ) -> IncidentRead:
     now = app.now()
     incident = await service.create(session, officer, body, now=now, caller=caller)
+    response.headers["Location"] = f"{router.prefix}/{incident.id}"
     return service.to_read(incident, now)
 
 

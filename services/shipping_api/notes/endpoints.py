@@ -11,6 +11,7 @@ from libs.common.auth import Principal, require_staff
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.shipping_api.notes import service
 from services.shipping_api.notes.schemas import NoteCreate, NoteRead
@@ -24,13 +25,26 @@ router = APIRouter(prefix="/v1/shipments/{shipment_id}/notes", tags=["support no
 
 Support = Annotated[Principal, Depends(require_staff(*SUPPORT_ROLES))]
 
+_ITEM = "/v1/shipments/{shipment_id}/notes/{note_id}"
+CREATED_LINKS = {
+    "GetSupportNote": operation_link(
+        "GET",
+        _ITEM,
+        {"shipment_id": "$request.path.shipment_id", "note_id": "$response.body#/id"},
+        "The note just recorded (needs `X-Access-Reason`).",
+    )
+}
+
 
 @router.post(
     "",
     status_code=201,
     response_model=NoteRead,
     summary="Record a contact with support about this shipment",
-    responses=problem_responses(401, 403, 404, 422),
+    responses={
+        201: {"description": "The note.", "links": CREATED_LINKS},
+        **problem_responses(401, 403, 404, 422),
+    },
 )
 async def add_note(
     shipment_id: uuid.UUID,
@@ -72,3 +86,29 @@ async def list_notes(
         shipment_id=shipment.id,
     )
     return Page[NoteRead](data=[NoteRead.model_validate(n) for n in notes], next_cursor=cursor)
+
+
+@router.get(
+    "/{note_id}",
+    response_model=NoteRead,
+    summary="One support note of the shipment (needs `X-Access-Reason`)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_note(
+    shipment_id: uuid.UUID,
+    note_id: uuid.UUID,
+    staff: Support,
+    reader: ShipmentReaderDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> NoteRead:
+    shipment, note = await service.get_note(session, shipment_id, note_id)
+    await record_staff_access(
+        session,
+        reader,
+        action="read_note",
+        now=clock.now(),
+        account_id=shipment.account_id,
+        shipment_id=shipment.id,
+    )
+    return NoteRead.model_validate(note)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.db import uuid7
 from libs.common.pagination import PageParams, paginate_by_id
-from services.shipping_api.errors import ShipmentNotFound
+from services.shipping_api.errors import ShipmentNotFound, SupportNoteNotFound
 from services.shipping_api.models import Shipment, SupportNote
 from services.shipping_api.notes.schemas import NoteCreate
 
@@ -44,6 +44,16 @@ async def add_note(
     session.add(note)
     await session.flush()
     return note
+
+
+async def get_note(
+    session: AsyncSession, shipment_id: uuid.UUID, note_id: uuid.UUID
+) -> tuple[Shipment, SupportNote]:
+    shipment = await _shipment(session, shipment_id)
+    note = await session.get(SupportNote, note_id)
+    if note is None or note.shipment_id != shipment.id:
+        raise SupportNoteNotFound()
+    return shipment, note
 
 
 async def list_notes(
