@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
@@ -35,6 +37,7 @@ from libs.common.errors import install_error_handlers
 from libs.common.guard import ApiGuardMiddleware
 from libs.common.health import build_health_router
 from libs.common.http import ServiceCaller, create_http_client
+from libs.common.idempotency import REPLAY_HEADER
 from libs.common.logging import (
     RequestLogMiddleware,
     RequestLogWriter,
@@ -112,6 +115,39 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+CORS_REQUEST_HEADERS = ("Authorization", "X-Request-ID")
+"""Request headers read outside the routes' parameters (the bearer scheme, the request log);
+the headers routes declare (``Idempotency-Key``, ``X-Access-Reason``, ...) are added per app."""
+CORS_EXPOSED_HEADERS = (
+    "X-Request-ID",
+    "Location",
+    "Retry-After",
+    REPLAY_HEADER,
+    "Content-Disposition",
+)
+"""Response headers a browser client reads besides the CORS-safelisted ones (``Content-Type``,
+``Cache-Control``, ...): the file name of a label or export comes in ``Content-Disposition``."""
+
+
+def _header_parameters(dependant: Dependant) -> Iterator[str]:
+    for parameter in dependant.header_params:
+        yield parameter.alias
+    for dependency in dependant.dependencies:
+        yield from _header_parameters(dependency)
+
+
+def cors_request_headers(app: FastAPI) -> list[str]:
+    """Every request header a browser client may need to send: the ones the routes declare as
+    parameters, so a route taking a new header cannot be unreachable from the web app."""
+    declared = {
+        name
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.route, APIRoute)
+        for name in _header_parameters(context.route.dependant)
+    }
+    return sorted(set(CORS_REQUEST_HEADERS) | declared, key=str.lower)
 
 
 class ServiceApp(FastAPI):
@@ -286,8 +322,8 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            allow_headers=cors_request_headers(app),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
             max_age=600,
         )
     return app

@@ -24,6 +24,7 @@ from tests.security.conftest import SERVICES_CREATE_APP, Running
 from tests.support.access_matrix import routes_of
 from tests.support.apps import running
 from tests.support.db import rolled_back
+from tests.support.shipping_factories import shipment_body
 from tests.support.stack import Stack
 from tests.support.tokens import TokenIssuer
 
@@ -107,6 +108,97 @@ async def test_cors_answers_listed_origins_only_and_never_with_a_wildcard(
     assert foreign.status_code == 400
     assert "access-control-allow-origin" not in foreign.headers
     assert "access-control-allow-origin" not in simple.headers
+
+
+WEB_APP = "https://app.parcelpro.nl"
+
+
+def _preflight(method: str, headers: str) -> dict[str, str]:
+    return {
+        "Origin": WEB_APP,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": headers,
+    }
+
+
+async def test_the_web_app_may_send_every_header_the_routes_read(
+    shipping_settings: ShippingSettings,
+    privacy_settings: PrivacySettings,
+    issuer: TokenIssuer,
+) -> None:
+    cors = {"cors_origins": [WEB_APP], "outbox_worker_enabled": False}
+    shipping = shipping_settings.model_copy(update=cors)
+    privacy = privacy_settings.model_copy(update={"cors_origins": [WEB_APP]})
+    async with (
+        rolled_back(shipping) as shipping_database,
+        running(
+            create_shipping,
+            shipping,
+            Overrides(database=shipping_database, authenticator=issuer.authenticator()),
+        ) as (_, shipping_client),
+        rolled_back(privacy) as privacy_database,
+        running(create_privacy, privacy, Overrides(database=privacy_database)) as (
+            _,
+            privacy_client,
+        ),
+    ):
+        support_read = await shipping_client.options(
+            f"/v1/shipments/{uuid.uuid4()}",
+            headers=_preflight("GET", "authorization, x-access-reason, x-request-id"),
+        )
+        retried_create = await shipping_client.options(
+            "/v1/shipments",
+            headers=_preflight("POST", "authorization, content-type, idempotency-key"),
+        )
+        own_request = await privacy_client.options(
+            f"/v1/privacy/requests/{uuid.uuid4()}",
+            headers=_preflight("GET", "x-privacy-request-token"),
+        )
+
+    for preflight in (support_read, retried_create, own_request):
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == WEB_APP
+    allowed = support_read.headers["access-control-allow-headers"].lower()
+    assert {"x-access-reason", "x-request-id", "authorization"} <= set(allowed.split(", "))
+    assert "X-Privacy-Request-Token" in own_request.headers["access-control-allow-headers"]
+
+
+async def test_the_web_app_can_read_the_headers_it_acts_on(
+    shipping_settings: ShippingSettings, issuer: TokenIssuer
+) -> None:
+    settings = shipping_settings.model_copy(
+        update={"cors_origins": [WEB_APP], "outbox_worker_enabled": False}
+    )
+    headers = {
+        "Origin": WEB_APP,
+        "Idempotency-Key": str(uuid.uuid4()),
+        "Authorization": f"Bearer {issuer.user()}",
+    }
+    async with (
+        rolled_back(settings) as database,
+        running(
+            create_shipping,
+            settings,
+            Overrides(database=database, authenticator=issuer.authenticator()),
+        ) as (_, client),
+    ):
+        created = await client.post("/v1/shipments", json=shipment_body(), headers=headers)
+        replayed = await client.post("/v1/shipments", json=shipment_body(), headers=headers)
+
+    assert created.status_code == 201, created.text
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.headers["location"] == created.headers["location"]
+    exposed = {
+        name.strip().lower()
+        for name in replayed.headers["access-control-expose-headers"].split(",")
+    }
+    assert {
+        "location",
+        "idempotent-replayed",
+        "retry-after",
+        "x-request-id",
+        "content-disposition",
+    } <= exposed
 
 
 @pytest.mark.parametrize("service", ["identity", "shipping", "privacy"])
