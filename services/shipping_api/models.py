@@ -173,6 +173,15 @@ class Shipment(UUIDPrimaryKey, Base):
             postgresql_where=text("recipient_erased_at IS NULL AND final_at IS NOT NULL"),
             sqlite_where=text("recipient_erased_at IS NULL AND final_at IS NOT NULL"),
         ),
+        # ... and this one for shipments abandoned before a final status (0208): only those
+        # still open and not erased, in (status_changed_at, id) order.
+        Index(
+            "ix_shipments_retention_abandoned_status_changed_at_id",
+            "status_changed_at",
+            "id",
+            postgresql_where=text("recipient_erased_at IS NULL AND final_at IS NULL"),
+            sqlite_where=text("recipient_erased_at IS NULL AND final_at IS NULL"),
+        ),
     )
 
 

@@ -22,6 +22,10 @@ class ShippingSettings(BaseServiceSettings):
 
     recipient_retention_days: int = Field(MINIMUM_RECIPIENT_RETENTION_DAYS, le=3650)
     """Days recipient personal data is kept after a shipment reaches a final status."""
+    recipient_abandoned_after_days: int = Field(180, ge=MINIMUM_RECIPIENT_RETENTION_DAYS, le=3650)
+    """Days without a status change after which a shipment that never reached a final status
+    counts as abandoned: its recipient data is erased then (and never before
+    ``recipient_retention_days`` have passed since that change; decision 0208)."""
     purge_in_process: bool | None = None
     """Run the recipient purge inside the service. Defaults to true in development only;
     elsewhere a scheduled ``python -m services.shipping_api purge`` (a CronJob) does it."""

@@ -1,4 +1,5 @@
-"""Retention: recipient data kept at least three months after a final status, then erased."""
+"""Retention: recipient data kept at least three months after a final status, then erased; a
+shipment abandoned before one loses it six months after its last status change."""
 
 from __future__ import annotations
 
@@ -279,3 +280,65 @@ def test_deliver_outbox_command_runs_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert main() == 0
     monkeypatch.setattr("sys.argv", ["python -m services.shipping_api", "deliver-outbox", "--once"])
     assert main() == 0
+
+
+async def test_abandoned_shipments_lose_their_recipient_after_six_months_without_change(
+    shipping: Shipping,
+) -> None:
+    abandoned = await shipping.create(reference="NEVER-SENT")
+    stalled = await shipping.create(reference="LOST-IN-TRANSIT")
+    response = await push_event(
+        shipping.client,
+        "postnl",
+        carrier_event(str(stalled["tracking_code"]), "handed_to_carrier", "stalled-1"),
+    )
+    assert response.status_code == 200
+    finished = await shipping.create(reference="DELIVERED")
+    await deliver(shipping, finished)
+    shipping.clock.advance(timedelta(days=100))
+    moved = await shipping.create(reference="SENT-LATER")
+    shipping.clock.advance(timedelta(days=79))
+    await push_event(
+        shipping.client,
+        "postnl",
+        carrier_event(str(moved["tracking_code"]), "handed_to_carrier", "moved-1"),
+    )
+    recent = await shipping.create(reference="TODAY")
+    shipping.clock.advance(timedelta(days=2))  # the first three: 181 days without a change
+
+    report = await run_retention(
+        shipping.database.sessionmaker, shipping.settings, now=shipping.clock.now()
+    )
+
+    assert report.shipments == 3
+    assert report.abandoned_shipments == 2
+    for gone in (abandoned, stalled, finished):
+        stored = await shipping.stored(str(gone["id"]))
+        assert stored.recipient_name is None
+        assert stored.recipient_email is None
+        assert stored.reference is None
+    assert (await shipping.stored(str(abandoned["id"]))).status == "created"
+    for kept in (moved, recent):
+        assert (await shipping.stored(str(kept["id"]))).recipient_name == "Jan Jansen"
+    api = await shipping.client.get(f"/v1/shipments/{abandoned['id']}", headers=shipping.headers)
+    assert api.json()["recipient"] is None
+    assert api.json()["status"] == "created"
+
+
+async def test_abandoned_shipment_keeps_its_recipient_as_long_as_a_final_one_would(
+    shipping: Shipping,
+) -> None:
+    shipment = await shipping.create(reference="NEVER-SENT")
+    settings = shipping.settings.model_copy(update={"recipient_retention_days": 365})
+    shipping.clock.advance(timedelta(days=200))
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.shipments == 0
+    assert (await shipping.stored(str(shipment["id"]))).recipient_name == "Jan Jansen"
+    shipping.clock.advance(timedelta(days=166))
+    report = await run_retention(shipping.database.sessionmaker, settings, now=shipping.clock.now())
+    assert report.abandoned_shipments == 1
+
+
+def test_abandonment_below_three_months_is_refused() -> None:
+    with pytest.raises(ValidationError, match="recipient_abandoned_after_days"):
+        ShippingSettings(recipient_abandoned_after_days=30, environment="test")
