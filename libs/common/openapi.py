@@ -49,10 +49,33 @@ def _document_optional_auth(document: dict[str, Any], operation: dict[str, Any])
         schemes.setdefault(BEARER_SCHEME, schemes[OPTIONAL_BEARER_SCHEME])
 
 
+CREATED_HEADERS = {
+    "Location": {
+        "description": "The path of the resource just created; `GET` it to read it again.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
+    }
+}
+"""Every ``201`` names what it created (RFC 9110 15.3.2)."""
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+RETRY_STATUSES = ("429", "503")
+
 RATE_LIMITED = {"description": "Too many requests from this account or address; see `Retry-After`."}
+DATABASE_UNAVAILABLE = {
+    "description": "The database is unavailable for a moment (a restart or failover); retry "
+    "after `Retry-After`."
+}
 AUTH_UPSTREAM = {
     502: {"description": "Identity answered wrongly while the credential was checked."},
-    503: {"description": "Identity, which checks credentials, is unavailable."},
+    503: {
+        "description": "Identity, which checks credentials, or the database is unavailable for "
+        "a moment; retry after `Retry-After`."
+    },
     504: {"description": "Identity, which checks credentials, did not answer in time."},
 }
 
@@ -61,13 +84,20 @@ def _document_shared_statuses(
     path: str, operation: dict[str, Any], *, checks_credentials_upstream: bool
 ) -> None:
     """Statuses every public route can answer besides its own (libs.common.ratelimit,
-    libs.common.auth), so no route returns a status its document does not list."""
+    libs.common.auth, a database away: decision 0650), so no route returns a status its
+    document does not list; the ones a client should retry say when (``Retry-After``)."""
     responses = operation.setdefault("responses", {})
+    if checks_credentials_upstream and operation.get("security"):
+        for upstream_status, response in AUTH_UPSTREAM.items():
+            responses.setdefault(str(upstream_status), dict(response))
     if path.startswith(PUBLIC_PREFIXES):
         responses.setdefault("429", dict(RATE_LIMITED))
-    if checks_credentials_upstream and operation.get("security"):
-        for status, response in AUTH_UPSTREAM.items():
-            responses.setdefault(str(status), dict(response))
+        responses.setdefault("503", dict(DATABASE_UNAVAILABLE))
+    if "201" in responses:
+        responses["201"] = {**responses["201"], "headers": dict(CREATED_HEADERS)}
+    for status in RETRY_STATUSES:
+        if status in responses:
+            responses[status] = {**responses[status], "headers": dict(RETRY_AFTER)}
 
 
 def problemize(

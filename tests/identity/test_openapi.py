@@ -19,3 +19,20 @@ async def test_docs_offer_login_with_password_and_problem_errors(identity: Ident
     internal = document["paths"]["/internal/v1/subjects/erase"]["post"]
     assert internal["tags"] == ["internal"]
     assert {"OAuth2Password": []} not in internal["security"]
+
+
+async def test_docs_name_the_headers_clients_act_on(identity: Identity) -> None:
+    document = (await identity.client.get("/openapi.json")).json()
+    created = document["paths"]["/v1/api-keys"]["post"]["responses"]["201"]
+    assert created["headers"]["Location"]["required"] is True
+    for path, item in document["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in item.items():
+            responses = operation["responses"]
+            # Decision 0650: any route that reads the database can find it away for a moment.
+            for status in ("429", "503"):
+                retry_after = responses[status]["headers"]["Retry-After"]
+                assert retry_after["schema"] == {"type": "integer", "minimum": 1}, (method, path)
+            if "201" in responses:
+                assert "Location" in responses["201"]["headers"], (method, path)
