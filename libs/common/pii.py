@@ -206,12 +206,19 @@ def jsonable(value: Any) -> Any:
 WITHHELD = "[stored, not disclosed]"
 
 
-def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """A row as a subject sees it in an access export: every column, secrets withheld."""
+def export_row(
+    table: Table,
+    row: Any,
+    *,
+    exclude: Iterable[str] = (),
+    categories: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """A row as a subject sees it in an access export: every column, secrets withheld; with
+    ``categories``, only what an export limited to them holds (see :func:`in_scope`)."""
     excluded = set(exclude)
     mapping = row._mapping if hasattr(row, "_mapping") else None
     out: dict[str, Any] = {}
-    for column, withheld in _export_columns(table):
+    for column, withheld in _export_columns(table, categories):
         if column.key in excluded:
             continue
         value = mapping[column] if mapping is not None else getattr(row, column.key)
@@ -222,24 +229,52 @@ def export_row(table: Table, row: Any, *, exclude: Iterable[str] = ()) -> dict[s
     return out
 
 
+def in_scope(table: Table, categories: frozenset[str] | None) -> bool:
+    """Whether an export limited to ``categories`` (``None``: not limited) holds rows of the
+    table: only when one of its personal-data columns is of those categories."""
+    return bool(_export_columns(table, categories))
+
+
+def exported_keys(table: Table, categories: frozenset[str] | None) -> frozenset[str]:
+    """The keys of the columns an export limited to ``categories`` holds of the table."""
+    return frozenset(str(column.key) for column, _ in _export_columns(table, categories))
+
+
 @functools.cache
-def _export_columns(table: Table) -> tuple[tuple[Column[Any], bool], ...]:
-    """Each column, and whether its value is withheld from exports (asked once per table)."""
-    return tuple(
-        (column, (spec := pii_spec(column)) is not None and not spec.exportable)
+def _export_columns(
+    table: Table, categories: frozenset[str] | None = None
+) -> tuple[tuple[Column[Any], bool], ...]:
+    """Each column an export holds, and whether its value is withheld (asked once per table).
+
+    Limited to ``categories`` (a disclosure to an authority, decision 0308): the columns of
+    those categories and the unannotated ones, which hold no personal data but say what a row
+    is (ids, statuses, times); nothing when no column of the table is of those categories.
+    """
+    columns = tuple(
+        (column, spec is not None and not spec.exportable)
         for column in table.columns
+        if (spec := pii_spec(column)) is None or categories is None or spec.category in categories
     )
+    if categories is not None and all(pii_spec(column) is None for column, _ in columns):
+        return ()
+    return columns
 
 
 @functools.cache
-def _line_plan(table: Table) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Column keys in select order, the keys of withheld columns, and the row's field names.
+def _line_plan(
+    table: Table, categories: frozenset[str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Column keys in select order, the keys of withheld columns, the row's field names, and
+    the keys of the columns an export limited to ``categories`` leaves out.
     Keys as plain ``str``: orjson takes no subclass (``quoted_name``) as a key."""
-    columns = _export_columns(table)
+    every = _export_columns(table)
+    held = _export_columns(table, categories)
+    kept = {column.key for column, _ in held}
     return (
-        tuple(str(column.key) for column, _ in columns),
-        tuple(str(column.key) for column, withheld in columns if withheld),
-        tuple(column.name for column, _ in columns),
+        tuple(str(column.key) for column, _ in every),
+        tuple(str(column.key) for column, withheld in held if withheld),
+        tuple(column.name for column, _ in every),
+        tuple(str(column.key) for column, _ in every if column.key not in kept),
     )
 
 
@@ -257,14 +292,21 @@ def _orjson_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not exportable")
 
 
-def export_lines(category: str, table: Table, rows: Sequence[Any]) -> bytes:
+def export_lines(
+    category: str,
+    table: Table,
+    rows: Sequence[Any],
+    *,
+    categories: frozenset[str] | None = None,
+) -> bytes:
     """Rows of one ``select(table)`` result as export NDJSON lines ``{"category", "table",
     "record"}``: the bytes ``orjson.dumps`` makes of ``export_row``'s records, written without
     converting value by value (orjson writes datetimes, UUIDs and enums as ``jsonable`` does),
-    which had been most of a service's CPU time in an export of 100,000 rows."""
-    if not rows:
+    which had been most of a service's CPU time in an export of 100,000 rows. With
+    ``categories``, only what an export limited to them holds."""
+    if not rows or not in_scope(table, categories):
         return b""
-    keys, withheld, names = _line_plan(table)
+    keys, withheld, names, dropped = _line_plan(table, categories)
     head = orjson.dumps({"category": category, "table": table.name})[:-1] + b',"record":'
     # The rows of one result share their fields: asked once, not per row.
     is_plain = getattr(rows[0], "_fields", None) == names
@@ -272,11 +314,16 @@ def export_lines(category: str, table: Table, rows: Sequence[Any]) -> bytes:
     for row in rows:
         if is_plain:
             record = dict(zip(keys, row, strict=True))
+            for key in dropped:
+                del record[key]
             for key in withheld:
                 if record[key] is not None:
                     record[key] = WITHHELD
         else:
-            record = {str(key): value for key, value in export_row(table, row).items()}
+            record = {
+                str(key): value
+                for key, value in export_row(table, row, categories=categories).items()
+            }
         out += head
         out += orjson.dumps(record, default=_orjson_default)
         out += b"}\n"

@@ -15,6 +15,7 @@ from services.identity_api.dependencies import ContextDep, RuntimeDep
 from services.identity_api.subjects import service
 from services.identity_api.subjects.schemas import (
     EraseResult,
+    ExportCall,
     RectifyCall,
     RectifyResult,
     RestrictCall,
@@ -39,10 +40,12 @@ ServiceDep = Annotated[Principal, Depends(require_service(ServiceScope.SUBJECTS)
     },
 )
 async def export_subject(
-    body: SubjectCall, request: Request, runtime: RuntimeDep, _service: ServiceDep
+    body: ExportCall, request: Request, runtime: RuntimeDep, _service: ServiceDep
 ) -> StreamingResponse:
     sessionmaker = request.app.state.database.sessionmaker
-    return ndjson_response(service.export(sessionmaker, runtime.cipher, body.subject))
+    return ndjson_response(
+        service.export(sessionmaker, runtime.cipher, body.subject, categories=body.scope)
+    )
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from libs.common.pii import PiiCategory
 from libs.common.subjects import EraseResult as EraseResult
 from libs.common.subjects import KeptField as KeptField
 from libs.common.subjects import RectifyResult as RectifyResult
@@ -36,6 +37,21 @@ class SubjectCall(BaseModel):
     request_id: str = Field(
         min_length=1, max_length=128, description="The privacy request's id: retries are no-ops."
     )
+
+
+class ExportCall(SubjectCall):
+    categories: list[PiiCategory] | None = Field(
+        None,
+        min_length=1,
+        max_length=len(PiiCategory),
+        description="Only the data of these categories (a disclosure, decision 0308): the "
+        "columns annotated with them and the unannotated ones; null: everything.",
+        examples=[["contact", "address"]],
+    )
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        return frozenset(self.categories) if self.categories is not None else None
 
 
 class Basis(StrEnum):

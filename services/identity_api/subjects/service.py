@@ -24,6 +24,7 @@ from libs.common.pii import (
     erasure_values,
     export_lines,
     export_row,
+    in_scope,
     retained_fields,
 )
 from services.identity_api.accounts.schemas import AccountUpdate
@@ -51,29 +52,39 @@ async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
     )
 
 
-def _account_line(cipher: FieldCipher, entry: SubjectTable, row: Any) -> bytes:
-    record = export_row(entry.table, row)
-    # The subject gets their own IBAN back in clear, not our ciphertext.
-    sealed = record.pop("iban_encrypted", None)
-    record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
+def _account_line(
+    cipher: FieldCipher, entry: SubjectTable, row: Any, categories: frozenset[str] | None
+) -> bytes:
+    record = export_row(entry.table, row, categories=categories)
+    if "iban_encrypted" in record:
+        # The subject gets their own IBAN back in clear, not our ciphertext.
+        sealed = record.pop("iban_encrypted")
+        record["iban"] = cipher.decrypt(sealed, context=iban_context(row.id)) if sealed else None
     line = {"category": entry.category, "table": entry.table.name, "record": record}
     return orjson.dumps(line) + b"\n"
 
 
 async def export(
-    sessionmaker: async_sessionmaker[AsyncSession], cipher: FieldCipher, subject: Subject
+    sessionmaker: async_sessionmaker[AsyncSession],
+    cipher: FieldCipher,
+    subject: Subject,
+    *,
+    categories: frozenset[str] | None = None,
 ) -> AsyncIterator[bytes]:
-    """NDJSON, produced in blocks of lines while the response streams."""
+    """NDJSON, produced in blocks of lines while the response streams; with ``categories``,
+    only the data of those categories (``libs.common.pii.in_scope``)."""
     async with sessionmaker() as session:
         ids = await _ids(session, subject)
         if not ids:
             return
         for entry in SUBJECT_TABLES:
+            if not in_scope(entry.table, categories):
+                continue
             async for rows in repository.stream_rows(session, entry, ids):
                 if entry.model is Account:
-                    yield b"".join(_account_line(cipher, entry, row) for row in rows)
+                    yield b"".join(_account_line(cipher, entry, row, categories) for row in rows)
                 else:
-                    yield export_lines(entry.category, entry.table, rows)
+                    yield export_lines(entry.category, entry.table, rows, categories=categories)
 
 
 async def erase(

@@ -23,6 +23,9 @@ from typing import IO, Any
 
 import orjson
 
+from libs.common.pii import exported_keys
+from services.privacy_api.models import Base
+
 TABLE_KEY = "_table"
 INDEX = "index.json"
 COPY_BYTES = 256 * 1024
@@ -161,13 +164,20 @@ class PartSplitter:
     ``directory``. ``feed`` renders in memory (one block's worth); ``write`` puts what was
     rendered into the files, so that a caller on an event loop can leave only the file writes
     to a thread: a thread rendering as well had held the GIL against the loop reading the
-    streams (each read waiting out the switch interval)."""
+    streams (each read waiting out the switch interval).
+
+    ``categories`` limit privacy's own share to the data of these PII categories (a disclosure,
+    decision 0308), by the annotations of privacy's tables; the other services apply them to
+    their own tables before they answer. A record of a table privacy does not hold is left out.
+    """
 
     def __init__(self, directory: Path, *, categories: set[str] | None = None) -> None:
         self.directory = directory
-        self.categories = categories
+        self.categories = frozenset(categories) if categories is not None else None
+        self.kept: dict[str, frozenset[str]] = {}
+        """Per table, the record's keys an export limited to ``categories`` holds."""
         self.spools: dict[str, _Spool] = {}
-        self.by_category: dict[str, _Spool | None] = {}
+        self.by_category: dict[str, _Spool] = {}
         self.files: dict[str, tuple[IO[bytes], IO[bytes]]] = {}
         self.records = 0
         self.received: dict[str, int] = {}
@@ -194,17 +204,26 @@ class PartSplitter:
                 raise MalformedPart(f"line {self.lines}: not an export record")
             self.records += 1
             self.received[category] = self.received.get(category, 0) + 1
-            if category in self.by_category:
-                spool = self.by_category[category]
-            else:
+            if self.categories is not None:
+                kept = self._kept(table)
+                if not kept:
+                    continue
+                record = {key: value for key, value in record.items() if key in kept}
+            spool = self.by_category.get(category)
+            if spool is None:
                 spool = self.by_category[category] = self._spool_for(category)
-            if spool is not None:
-                spool.add(table, record, line)
+            spool.add(table, record, line)
         return [(name, *spool.take()) for name, spool in self.spools.items()]
 
-    def _spool_for(self, category: str) -> _Spool | None:
-        if self.categories is not None and category not in self.categories:
-            return None
+    def _kept(self, table: str) -> frozenset[str]:
+        kept = self.kept.get(table)
+        if kept is None:
+            own = Base.metadata.tables.get(table)
+            kept = frozenset() if own is None else exported_keys(own, self.categories)
+            self.kept[table] = kept
+        return kept
+
+    def _spool_for(self, category: str) -> _Spool:
         safe = "".join(ch for ch in category if ch.isalnum() or ch in "_-") or "other"
         if safe not in self.spools:
             self.spools[safe] = _Spool(safe)

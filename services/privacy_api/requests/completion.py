@@ -54,7 +54,8 @@ def _part(app: Collaborators, request_id: uuid.UUID, service: str) -> Path:
 
 
 def selection(request: PrivacyRequest) -> set[str] | None:
-    """The categories the subject asked for; ``None``: all of them."""
+    """The PII categories a disclosure's export is limited to (decision 0308): each service
+    keeps only its columns annotated with them; ``None``: everything."""
     return set(request.categories) if request.categories else None
 
 

@@ -122,10 +122,14 @@ class RemoteService:
     async def export(
         self, body: dict[str, Any], destination: Path, *, categories: set[str] | None = None
     ) -> dict[str, Any]:
-        """Stream the NDJSON answer into the part ``destination``; nothing is held in memory."""
+        """Stream the NDJSON answer into the part ``destination``; nothing is held in memory.
+        ``categories`` (PII categories, a disclosure's) are the service's to apply: only it
+        knows which of its columns are of which category (decision 0308)."""
         headers = {**await self._headers(), "Content-Type": "application/json"}
         url = f"{self.caller.base_url}/internal/v1/subjects/export"
-        writer = PartWriter(destination, categories=categories)
+        if categories is not None:
+            body = {**body, "categories": sorted(categories)}
+        writer = PartWriter(destination)
         await writer.open()
         try:
             async with self.caller.client.stream(

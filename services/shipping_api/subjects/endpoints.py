@@ -18,6 +18,7 @@ from services.shipping_api.dependencies import BlindIndexDep
 from services.shipping_api.subjects import service
 from services.shipping_api.subjects.schemas import (
     EraseAnswer,
+    ExportCall,
     RectifyAnswer,
     RectifyCall,
     RestrictAnswer,
@@ -44,13 +45,15 @@ ERRORS = problem_responses(401, 403, 422)
     },
 )
 async def export(
-    body: SubjectCall, request: Request, _: PrivacyService, blind_index: BlindIndexDep
+    body: ExportCall, request: Request, _: PrivacyService, blind_index: BlindIndexDep
 ) -> StreamingResponse:
     keys = service.SubjectKeys(body.subject, blind_index)
     database: Database = request.app.state.database
 
     async def lines() -> AsyncIterator[bytes]:
-        async for line in service.export_subject(database.sessionmaker, keys):
+        async for line in service.export_subject(
+            database.sessionmaker, keys, categories=body.scope
+        ):
             yield line
 
     return ndjson_response(lines())

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from libs.common.db import among, stream_batches, uuid7
 from libs.common.errors import FieldError, ValidationFailed
 from libs.common.idempotency import forget_keys
-from libs.common.pii import erasure_values, export_lines, retained_fields
+from libs.common.pii import erasure_values, export_lines, in_scope, retained_fields
 from libs.common.validation import (
     normalise_country,
     normalise_email,
@@ -172,17 +172,26 @@ def _stream(
 
 
 async def export_subject(
-    sessionmaker: async_sessionmaker[AsyncSession], keys: SubjectKeys
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keys: SubjectKeys,
+    *,
+    categories: frozenset[str] | None = None,
 ) -> AsyncIterator[bytes]:
-    """NDJSON, streamed in blocks of lines: every row held about the subject, secrets withheld.
+    """NDJSON, streamed in blocks of lines: every row held about the subject, secrets withheld;
+    with ``categories``, only the data of those categories (``libs.common.pii.in_scope``).
     One connection throughout: the cursors and the per-batch lookups share it."""
     shipments = _table(Shipment)
+    per_batch = [
+        model
+        for model in (Parcel, ShipmentEvent, SupportNote, SupportAccess)
+        if in_scope(_table(model), categories)
+    ]
     async with sessionmaker() as session:
         connection = await session.connection()
         async for batch in _stream(connection, Shipment, keys.shipments(), SHIPMENT_BATCH):
-            yield export_lines(_category(shipments), shipments, batch)
+            yield export_lines(_category(shipments), shipments, batch, categories=categories)
             ids = [row.id for row in batch]
-            for model in (Parcel, ShipmentEvent, SupportNote, SupportAccess):
+            for model in per_batch:
                 table = _table(model)
                 rows = (
                     await connection.execute(
@@ -191,27 +200,29 @@ async def export_subject(
                         .order_by(model.id)
                     )
                 ).all()
-                yield export_lines(_category(table), table, rows)
+                yield export_lines(_category(table), table, rows, categories=categories)
         if keys.account_id is not None:
             account = keys.account_id
             owned: tuple[Any, ...] = (WebhookEndpoint, WebhookDelivery, RequestLog)
             for owner in owned:
                 table = _table(owner)
+                if not in_scope(table, categories):
+                    continue
                 async for rows in _stream(
                     connection, owner, owner.account_id == account, STREAM_BATCH
                 ):
-                    yield export_lines(_category(table), table, rows)
+                    yield export_lines(_category(table), table, rows, categories=categories)
         restrictions = keys.restriction_rows()
-        if restrictions:
+        table = _table(SubjectRestriction)
+        if restrictions and in_scope(table, categories):
             condition = or_(
                 *(
                     (SubjectRestriction.kind == kind) & (SubjectRestriction.value == value)
                     for kind, value in restrictions
                 )
             )
-            table = _table(SubjectRestriction)
             async for rows in _stream(connection, SubjectRestriction, condition, STREAM_BATCH):
-                yield export_lines(_category(table), table, rows)
+                yield export_lines(_category(table), table, rows, categories=categories)
 
 
 # --------------------------------------------------------------------------------------------
