@@ -3,6 +3,7 @@ the privacy officer, answered with an export limited to the requested categories
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy import select
 
 from libs.common.auth import Role
@@ -51,7 +52,10 @@ async def test_approved_disclosure_yields_a_scoped_export_for_the_officer(
     assert download.status_code == 200
     files = zip_members(download.content)
     data_files = {name for name in files if not name.startswith("summary")}
-    assert data_files == {"shipping/recipient_contact.json", "shipping/recipient_contact.csv"}
+    assert data_files == {"shipping/shipments.json", "shipping/shipments.csv"}
+    (shipment,) = orjson.loads(files["shipping/shipments.json"])
+    assert shipment["recipient_email"] == "piet@example.nl"
+    assert "reference" not in shipment  # shipment_details were not asked for
     # The subject is not told of a disclosure to the police; the officer is.
     assert privacy.inbox.to("piet@example.nl") == []
     await privacy.inbox.wait_for("privacy@parcelpro.nl")

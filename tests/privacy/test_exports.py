@@ -29,7 +29,7 @@ async def test_an_account_with_10000_shipments_and_100000_log_entries_exports_in
         identity.add(
             Row(
                 table="request_log",
-                category="usage",
+                category="request_log",
                 record={"ip": "198.51.100.23", "path": f"/v1/shipments/{i}", "status": 200},
                 account_id=account,
             )
@@ -46,11 +46,11 @@ async def test_an_account_with_10000_shipments_and_100000_log_entries_exports_in
         f"/v1/privacy/requests/{created['id']}/export", headers=privacy.user(account)
     )
     files = zip_members(download.content)
-    assert len(orjson.loads(files["identity/usage.json"])) == 100_000
-    assert files["identity/usage.csv"].count(b"\n") == 100_001  # header + rows
-    assert len(orjson.loads(files["shipping/recipient_contact.json"])) == 10_000
+    assert len(orjson.loads(files["identity/request_log.json"])) == 100_000
+    assert files["identity/request_log.csv"].count(b"\n") == 100_001  # header + rows
+    assert len(orjson.loads(files["shipping/shipments.json"])) == 10_000
     summary = orjson.loads(files["summary.json"])
-    assert summary["records"]["identity"]["usage"] == 100_000
+    assert summary["records"]["identity"]["request_log"] == 100_000
 
 
 def test_building_the_zip_keeps_memory_flat(tmp_path: Path) -> None:
@@ -93,10 +93,7 @@ async def test_anonymous_requester_downloads_with_the_request_token(privacy: Pri
     )
     assert download.status_code == 200
     files = zip_members(download.content)
-    assert (
-        orjson.loads(files["shipping/recipient_contact.json"])[0]["recipient_email"]
-        == "piet@example.nl"
-    )
+    assert orjson.loads(files["shipping/shipments.json"])[0]["recipient_email"] == "piet@example.nl"
 
 
 async def test_export_of_a_letter_request_is_downloaded_by_the_officer(privacy: Privacy) -> None:
@@ -116,7 +113,7 @@ async def test_export_of_a_letter_request_is_downloaded_by_the_officer(privacy: 
         f"/v1/privacy/requests/{created['id']}/export", headers=privacy.officer()
     )
     assert download.status_code == 200
-    assert "identity/contact.json" in zip_members(download.content)
+    assert "identity/account.json" in zip_members(download.content)
     # Answered by post: the officer is told, the subject gets no e-mail.
     await privacy.inbox.wait_for("privacy@parcelpro.nl")
     assert privacy.inbox.to("shop@example.nl") == []
@@ -249,18 +246,38 @@ async def test_streamed_parts_give_the_zip_the_records_were_sent_as(tmp_path: Pa
         assert stats.records == {"shipping": {"shipments": 9, "request_log": 25_000, "oddname": 3}}
 
 
-async def test_a_part_keeps_only_the_categories_asked_for(tmp_path: Path) -> None:
-    lines = _records()
-    writer = PartWriter(tmp_path / "shipping", categories={"shipments"})
+async def test_privacys_own_share_keeps_only_the_columns_of_a_disclosures_categories(
+    tmp_path: Path,
+) -> None:
+    request_log = {
+        "id": "r1",
+        "ip": "198.51.100.23",
+        "timestamp": "2026-11-01T10:00:00+00:00",
+        "path": "/v1/privacy/consents",
+        "method": "GET",
+        "status": 200,
+        "account_id": "0190aaaa-0000-7000-8000-000000000001",
+    }
+    consent = {"id": "c1", "account_id": request_log["account_id"], "purpose": "analytics"}
+    lines = [
+        {"category": "usage", "table": "request_log", "record": request_log},
+        {"category": "consent", "table": "consent", "record": consent},
+        {"category": "shipments", "table": "shipments", "record": {"id": "s1"}},
+    ]
+    writer = PartWriter(tmp_path / "privacy", categories={"network"})
     await writer.open()
     for item in lines:
         await writer.add(orjson.dumps(item) + b"\n")
     result = await writer.close()
-    assert result["categories"]["request_log"] == 25_000  # what the service sent
-    build_zip({"shipping": tmp_path / "shipping"}, tmp_path / "out.zip", documents=lambda _: [])
+    assert result["categories"] == {"usage": 1, "consent": 1, "shipments": 1}  # as sent
+    build_zip({"privacy": tmp_path / "privacy"}, tmp_path / "out.zip", documents=lambda _: [])
     members = zip_members((tmp_path / "out.zip").read_bytes())
-    expected = _expected([item for item in lines if item["category"] == "shipments"], "shipping")
-    assert members == expected
+    assert set(members) == {"privacy/usage.json", "privacy/usage.csv"}
+    # The IP address (network) with what says what the entry is; not the pages visited
+    # (usage) nor the account id (account_identifier).
+    assert orjson.loads(members["privacy/usage.json"]) == [
+        {"_table": "request_log", "id": "r1", "ip": "198.51.100.23", "method": "GET", "status": 200}
+    ]
 
 
 async def test_a_malformed_line_is_worth_a_retry_and_leaves_no_part(tmp_path: Path) -> None:

@@ -16,10 +16,14 @@ import httpx
 import orjson
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy import MetaData
 
 from libs.common.auth import Principal, PrincipalKind, ServiceScope
 from libs.common.errors import DomainError
+from libs.common.pii import exported_keys
 from libs.common.validation import normalise_iban, normalise_phone, normalise_postcode
+from services.identity_api.models import Base as IdentityBase
+from services.shipping_api.models import Base as ShippingBase
 from tests.support.tokens import TokenIssuer
 
 IDENTITY_URL = "http://identity.test"
@@ -29,7 +33,9 @@ SHIPPING_URL = "http://shipping.test"
 @dataclass
 class Row:
     table: str
+    """The real service's table, whose columns' annotations decide what a disclosure holds."""
     category: str
+    """The export category the real service sends for the table."""
     record: dict[str, Any]
     account_id: uuid.UUID | None = None
     email: str | None = None
@@ -63,10 +69,15 @@ class SubjectServiceDouble:
     """One service's side of the internal data-subject API."""
 
     def __init__(
-        self, name: str, issuer: TokenIssuer, rectifiable: dict[str, Validator] | None = None
+        self,
+        name: str,
+        issuer: TokenIssuer,
+        metadata: MetaData,
+        rectifiable: dict[str, Validator] | None = None,
     ) -> None:
         self.name = name
         self.issuer = issuer
+        self.metadata = metadata
         self.rows: list[Row] = []
         self.rectifiable = rectifiable or {}
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -86,6 +97,23 @@ class SubjectServiceDouble:
 
     def rows_about(self, **subject: Any) -> list[Row]:
         return [row for row in self.rows if row.is_about(subject)]
+
+    def scoped(self, row: Row, categories: list[str] | None) -> dict[str, Any] | None:
+        """The record as the real service exports it for a disclosure limited to
+        ``categories`` (``libs.common.pii``): the fields of those categories and the
+        unannotated ones; ``None`` when the table holds none of them."""
+        if categories is None:
+            return row.record
+        table = self.metadata.tables.get(row.table)
+        kept = exported_keys(table, frozenset(categories)) if table is not None else frozenset()
+        if not kept:
+            return None
+        # An encrypted column is exported decrypted, under its plain name (identity's IBAN).
+        return {
+            name: value
+            for name, value in row.record.items()
+            if name in kept or f"{name}_encrypted" in kept
+        }
 
     # --- auth ---------------------------------------------------------------------------------
 
@@ -139,17 +167,23 @@ class SubjectServiceDouble:
         async def export(request: Request, _: Caller) -> StreamingResponse:
             body = await request.json()
             self.calls[("export", body["request_id"])] += 1
-            rows = [row for row in self.rows if row.is_about(body["subject"])]
+            categories = body.get("categories")
+            records = [
+                (row, record)
+                for row in self.rows
+                if row.is_about(body["subject"])
+                and (record := self.scoped(row, categories)) is not None
+            ]
 
             async def lines() -> AsyncIterator[bytes]:
                 # In keyset-sized batches, as a real service streams them.
-                for start in range(0, len(rows), 500):
+                for start in range(0, len(records), 500):
                     yield b"".join(
                         orjson.dumps(
-                            {"category": row.category, "table": row.table, "record": row.record}
+                            {"category": row.category, "table": row.table, "record": record}
                         )
                         + b"\n"
-                        for row in rows[start : start + 500]
+                        for row, record in records[start : start + 500]
                     )
 
             return StreamingResponse(lines(), media_type="application/x-ndjson")
@@ -255,6 +289,7 @@ class IdentityDouble(SubjectServiceDouble):
         super().__init__(
             "identity",
             issuer,
+            IdentityBase.metadata,
             rectifiable={
                 "name": _text,
                 "street": _text,
@@ -334,8 +369,8 @@ class IdentityDouble(SubjectServiceDouble):
         }
         self.add(
             Row(
-                table="account",
-                category="contact",
+                table="accounts",
+                category="account",
                 record=record,
                 account_id=account_id,
                 email=email,
@@ -347,7 +382,7 @@ class IdentityDouble(SubjectServiceDouble):
             self.add(
                 Row(
                     table="request_log",
-                    category="usage",
+                    category="request_log",
                     record={"ip": "198.51.100.23", "path": f"/v1/accounts/me/{i}", "status": 200},
                     account_id=account_id,
                     pii_fields=("ip", "path"),
@@ -363,6 +398,7 @@ class ShippingDouble(SubjectServiceDouble):
         super().__init__(
             "shipping",
             issuer,
+            ShippingBase.metadata,
             rectifiable={
                 "recipient_name": _text,
                 "recipient_street": _text,
@@ -391,10 +427,11 @@ class ShippingDouble(SubjectServiceDouble):
         code = f"3SPPR{uuid.uuid4().hex[:10].upper()}"
         return self.add(
             Row(
-                table="shipment",
-                category="recipient_contact",
+                table="shipments",
+                category="shipments",
                 record={
                     "id": str(uuid.uuid4()),
+                    "account_id": str(sender) if sender else None,
                     "tracking_code": code,
                     "status": "delivered",
                     "reference": "ORDER-1001",
@@ -423,7 +460,7 @@ class RoutingTransport(httpx.AsyncBaseTransport):
     """Routes by host to in-process ASGI apps; a host in ``down`` refuses connections."""
 
     def __init__(self, apps: dict[str, FastAPI]) -> None:
-        self.transports = {
+        self.transports: dict[str, httpx.AsyncBaseTransport] = {
             host: httpx.ASGITransport(app=app, client=("10.0.0.3", 40000))
             for host, app in apps.items()
         }
