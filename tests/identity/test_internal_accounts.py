@@ -25,6 +25,7 @@ async def test_service_reads_sender_details(identity: Identity) -> None:
         "city": account["city"],
         "country": account["country"],
         "email": account["email"],
+        "email_verified": False,
         "phone": account["phone"],
         "is_restricted": False,
     }

@@ -19,7 +19,8 @@ from services.identity_api.models import (
 )
 from services.identity_api.staff.service import create_staff
 from services.identity_api.subjects.repository import EMPLOYEE_TABLES, SUBJECT_TABLES
-from tests.support.identity_app import PASSWORD, Identity, bearer
+from tests.support.identity_app import PASSWORD, Identity, bearer, link_token
+from tests.support.smtp import Inbox
 
 FISCAL = {"debtor_number", "name", "postcode", "house_number", "street", "city", "country",
           "kvk_number", "vat_number", "id"}  # fmt: skip
@@ -118,14 +119,87 @@ async def test_export_streams_the_subjects_records_as_ndjson(identity: Identity)
     assert "$argon2" not in response.text
 
 
-async def test_export_finds_the_subject_by_email(identity: Identity) -> None:
+async def confirm_email(identity: Identity, inbox: Inbox, email: str) -> None:
+    """Follow the confirmation link mailed at registration."""
+    await identity.deliver_mail()
+    token = link_token(Inbox.body((await inbox.wait_for(email))[-1]))
+    response = await identity.client.post("/v1/auth/verify-email", json={"token": token})
+    assert response.status_code == 204
+
+
+async def test_export_finds_the_subject_by_a_confirmed_email(
+    identity: Identity, inbox: Inbox
+) -> None:
     account = await identity.register()
+    await confirm_email(identity, inbox, account["email"])
     response = await identity.client.post(
         "/internal/v1/subjects/export",
         json={"subject": {"email": account["email"].upper()}, "request_id": "pr-2"},
         headers=await service_headers(identity),
     )
     assert any(line["table"] == "accounts" for line in lines(response.content))
+
+
+async def test_an_unconfirmed_email_finds_no_account(identity: Identity) -> None:
+    # Whoever registered may have typed someone else's address: proving that mailbox must not
+    # hand over their account (IBAN included), nor let its owner erase or change it.
+    account = await identity.register()
+    service = await service_headers(identity)
+    subject = {"email": account["email"]}
+    export = await identity.client.post(
+        "/internal/v1/subjects/export",
+        json={"subject": subject, "request_id": "pr-unconfirmed-1"},
+        headers=service,
+    )
+    assert export.status_code == 200
+    assert export.content == b""
+    erase = await identity.client.post(
+        "/internal/v1/subjects/erase",
+        json={"subject": subject, "request_id": "pr-unconfirmed-2"},
+        headers=service,
+    )
+    assert erase.json() == {"service": "identity", "erased": {}, "kept": []}
+    rectify = await identity.client.post(
+        "/internal/v1/subjects/rectify",
+        json={"subject": subject, "request_id": "pr-unconfirmed-3",
+              "changes": {"iban": "NL20INGB0001234567"}},
+        headers=service,
+    )  # fmt: skip
+    assert rectify.json()["rectified"] == {}
+    tokens = await identity.login(account["email"])
+    me = await identity.client.get("/v1/accounts/me", headers=bearer(tokens["access_token"]))
+    assert me.json()["iban"] == "NL91ABNA0417164300"
+
+
+async def test_an_accounts_phone_number_never_finds_it(identity: Identity, inbox: Inbox) -> None:
+    # Nobody confirms the phone number of an account: its holder types whatever they like.
+    account = await identity.register()
+    await confirm_email(identity, inbox, account["email"])
+    service = await service_headers(identity)
+    subject = {"phone": account["phone"]}
+    export = await identity.client.post(
+        "/internal/v1/subjects/export",
+        json={"subject": subject, "request_id": "pr-phone-1"},
+        headers=service,
+    )
+    assert export.status_code == 200
+    assert export.content == b""
+    erase = await identity.client.post(
+        "/internal/v1/subjects/erase",
+        json={"subject": subject, "request_id": "pr-phone-2"},
+        headers=service,
+    )
+    assert erase.json()["erased"] == {}
+    rectify = await identity.client.post(
+        "/internal/v1/subjects/rectify",
+        json={"subject": subject, "request_id": "pr-phone-3",
+              "changes": {"email": "someone.else@example.nl"}},
+        headers=service,
+    )  # fmt: skip
+    assert rectify.json()["rectified"] == {}
+    tokens = await identity.login(account["email"])
+    me = await identity.client.get("/v1/accounts/me", headers=bearer(tokens["access_token"]))
+    assert me.json()["email"] == account["email"]
 
 
 async def test_export_of_an_unknown_subject_is_empty(identity: Identity) -> None:

@@ -185,6 +185,9 @@ class SenderDetails(BaseModel):
     city: str
     country: str
     email: str | None
+    email_verified: bool = Field(
+        description="Whether the holder confirmed `email`; privacy matches only a confirmed one."
+    )
     phone: str | None
     is_restricted: bool
 

@@ -256,6 +256,7 @@ async def sender_details(session: AsyncSession, account_id: uuid.UUID) -> Sender
         city=account.city,
         country=account.country,
         email=account.email,
+        email_verified=account.email_verified_at is not None,
         phone=account.phone,
         is_restricted=account.is_restricted,
     )

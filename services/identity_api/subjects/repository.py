@@ -67,19 +67,19 @@ Pro'), handled by HR, not by account holders' requests."""
 
 
 async def matching_account_ids(
-    session: AsyncSession,
-    *,
-    account_id: uuid.UUID | None,
-    email: str | None,
-    phone: str | None,
+    session: AsyncSession, *, account_id: uuid.UUID | None, email: str | None
 ) -> list[uuid.UUID]:
+    """The accounts a subject proved to be theirs: by id, or by an e-mail address that the
+    account holder confirmed too. An unconfirmed address, or the phone number, of an account
+    was typed by whoever made it and proves nothing (decision 0109)."""
     conditions = []
     if account_id is not None:
         conditions.append(Account.id == account_id)
     if email is not None:
-        conditions.append(func.lower(Account.email) == func.lower(email))
-    if phone is not None:
-        conditions.append(Account.phone == phone)
+        conditions.append(
+            (func.lower(Account.email) == func.lower(email))
+            & Account.email_verified_at.is_not(None)
+        )
     if not conditions:
         return []
     return list((await session.scalars(select(Account.id).where(or_(*conditions)))).all())

@@ -21,7 +21,9 @@ class Subject(BaseModel):
 
     account_id: uuid.UUID | None = None
     email: Email | None = None
-    phone: Phone | None = None
+    phone: Phone | None = Field(
+        None, description="Part of the shared subject (0004); accounts are never found by it."
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Subject:

@@ -47,8 +47,9 @@ ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
 async def _ids(session: AsyncSession, subject: Subject) -> list[uuid.UUID]:
+    # ``subject.phone`` is never used: no account's phone number is confirmed by anyone.
     return await repository.matching_account_ids(
-        session, account_id=subject.account_id, email=subject.email, phone=subject.phone
+        session, account_id=subject.account_id, email=subject.email
     )
 
 
