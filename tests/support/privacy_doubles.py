@@ -341,6 +341,7 @@ class IdentityDouble(SubjectServiceDouble):
         kvk_number: str = "12345678",
         iban: str = "NL91ABNA0417164300",
         request_log_rows: int = 3,
+        email_verified: bool = True,
     ) -> uuid.UUID:
         account_id = uuid.uuid4()
         account = {
@@ -354,12 +355,13 @@ class IdentityDouble(SubjectServiceDouble):
             "city": "Rotterdam",
             "country": "NL",
             "email": email,
+            "email_verified": email_verified,
             "phone": "+31101234567",
             "is_restricted": False,
         }
         self.accounts[account_id] = account
         record = {
-            **account,
+            **{name: value for name, value in account.items() if name != "email_verified"},
             "kvk_number": kvk_number,
             "iban": iban,
             "account_holder": name,

@@ -58,12 +58,14 @@ class PrivacyRequestCreate(BaseModel):
 
     * **Account holders** (logged in) send only `type` (plus `changes`, `grounds`, `message`
       where they apply): their account is the subject and they are verified at once.
-    * **Without an account** (e.g. a parcel recipient) send `email` (and optionally `phone`);
-      a 6-digit code is mailed to that address, to be sent to `/verify`. Keep the returned
-      `access_token`: it is needed to follow the request and to download an export.
+    * **Without an account** (e.g. a parcel recipient) send `email`; a 6-digit code is mailed
+      to that address, to be sent to `/verify`. Only that confirmed address is used to find
+      your data, so `phone` is refused (`422`): for parcels known only by your phone number,
+      write to the privacy officer. Keep the returned `access_token`: it is needed to follow
+      the request and to download an export.
     * **The privacy officer** enters a request received by letter with `account_id` and/or
-      `email`, `received_at` and a `verification_note` on how the ID was checked (the copy of
-      the ID itself is never stored).
+      `email` (and `phone`, once checked), `received_at` and a `verification_note` on how the
+      identity was checked (the copy of the ID itself is never stored).
     """
 
     model_config = ConfigDict(
@@ -71,7 +73,7 @@ class PrivacyRequestCreate(BaseModel):
         json_schema_extra={
             "examples": [
                 {"type": "access"},
-                {"type": "erasure", "email": "jan.jansen@example.nl", "phone": "+31612345678"},
+                {"type": "erasure", "email": "jan.jansen@example.nl"},
                 {"type": "rectification", "changes": {"identity": {"street": "Griede"}}},
             ]
         },
@@ -79,7 +81,10 @@ class PrivacyRequestCreate(BaseModel):
 
     type: RequestType = Field(description="The right exercised.", examples=["access"])
     email: Email | None = Field(None, description="Without an account, or by letter.")
-    phone: Phone | None = Field(None, description="Optional: finds your parcels by phone too.")
+    phone: Phone | None = Field(
+        None,
+        description="Privacy officer only (letters): a phone number whose holder was checked.",
+    )
     account_id: uuid.UUID | None = Field(None, description="Privacy officer only (letters).")
     message: Text2000 | None = Field(None, description="Anything you want to tell us.")
     changes: RectificationChanges | None = Field(None, description="Rectification only.")

@@ -222,7 +222,7 @@ async def _create_for_account(
     await app.rate_limiter.enforce(
         app.settings.request_create_limit, "create", "account", str(principal.account_id)
     )
-    email = await account_email(app, principal.account_id)
+    email = await confirmed_account_email(app, principal.account_id)
     request = _new_request(body, source=RequestSource.ACCOUNT, received_at=now)
     request.account_id = principal.account_id
     request.email = email
@@ -233,8 +233,11 @@ async def _create_for_account(
     return Created(request, tasks, None)
 
 
-async def account_email(app: Collaborators, account_id: uuid.UUID) -> str | None:
-    """The account holder's e-mail address, from identity (decision 0004)."""
+async def confirmed_account_email(app: Collaborators, account_id: uuid.UUID) -> str | None:
+    """The account holder's e-mail address, from identity (decision 0004), if they confirmed it.
+
+    An address typed into the account but never confirmed may be someone else's: it must not
+    find parcels addressed to that person, nor be mailed about the request (decision 0303)."""
     path = f"/internal/v1/accounts/{account_id}"
     response = await app.identity.request("GET", path, headers=await app.service_tokens.headers())
     if response.status_code == 401:
@@ -247,10 +250,12 @@ async def account_email(app: Collaborators, account_id: uuid.UUID) -> str | None
     if response.status_code != 200:
         raise BadGateway(f"identity answered {response.status_code}")
     try:
-        email = response.json().get("email")
+        account = response.json()
+        email = account.get("email")
+        is_confirmed = account.get("email_verified") is True
     except (ValueError, AttributeError) as exc:
         raise BadGateway("identity answered with an unusable account") from exc
-    return str(email) if email else None
+    return str(email) if email and is_confirmed else None
 
 
 async def _create_without_account(
@@ -263,6 +268,15 @@ async def _create_without_account(
     for field in ("account_id", "verification_note", "received_at"):
         if getattr(body, field) is not None:
             raise _refuse(field, "without the privacy officer's login")
+    if body.phone is not None:
+        # AVG art. 12(6): data is released only through what the requester proved; the mailed
+        # code proves the address, nothing proves a phone number (decision 0303).
+        raise ValidationFailed.for_field(
+            "phone",
+            "not accepted without an account: only the e-mail address you confirm with the "
+            "mailed code is used to find your data; for parcels we know only by your phone "
+            "number, write to our privacy officer, who checks your identity first",
+        )
     if body.email is None:
         raise ValidationFailed.for_field(
             "email", "without an account, give the e-mail address the request is about"
@@ -281,8 +295,6 @@ async def _create_without_account(
     request = _new_request(body, source=RequestSource.EMAIL, received_at=now)
     request.email = body.email
     request.email_index = index
-    request.phone = body.phone
-    request.phone_index = phone_index(key, body.phone)
     await repository.add(session, request)
     code = f"{secrets.randbelow(1_000_000):06d}"
     token = secrets.token_urlsafe(32)

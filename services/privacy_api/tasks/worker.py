@@ -23,6 +23,7 @@ from services.privacy_api.deadlines import purge_expired_exports, purge_sent_mai
 from services.privacy_api.models import (
     PrivacyRequest,
     PrivacyTask,
+    RequestSource,
     RequestType,
     RestrictionBasis,
     ServiceName,
@@ -43,11 +44,22 @@ class LeaseLost(Exception):
     """Another worker took the task over (our lease expired); our outcome is discarded."""
 
 
+# Whose identity the privacy officer checked: only then is a phone number proven (0303).
+OFFICER_CHECKED = frozenset({RequestSource.LETTER.value, RequestSource.DISCLOSURE.value})
+
+
+def is_phone_proven(request: PrivacyRequest) -> bool:
+    """A mailed code proves an address, a login an account; nothing online proves a phone
+    number, so one stored with an online request (before 0303 refused it) finds nothing."""
+    return request.source in OFFICER_CHECKED
+
+
 def subject_of(request: PrivacyRequest) -> dict[str, Any]:
+    """The subject as the services match it: only identifiers the requester proved."""
     return {
         "account_id": str(request.account_id) if request.account_id else None,
         "email": request.email,
-        "phone": request.phone,
+        "phone": request.phone if is_phone_proven(request) else None,
     }
 
 
@@ -254,7 +266,7 @@ class Worker:
         keys = SubjectKeys(
             account_id=request.account_id,
             email_index=request.email_index,
-            phone_index=request.phone_index,
+            phone_index=request.phone_index if is_phone_proven(request) else None,
         )
         now = self.app.now()
         action = TaskAction(task.action)
