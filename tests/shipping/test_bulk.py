@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from services.shipping_api.models import Parcel, Shipment, ShipmentEvent
+from services.shipping_api.shipments import service as shipment_service
+from services.shipping_api.shipments.tracking_codes import new_tracking_code
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_factories import shipment_body
 
@@ -75,3 +78,32 @@ async def test_bulk_of_1000_is_stored_set_based(shipping: Shipping) -> None:
     # Set-based: a statement per table, not per shipment (the time budget is in bench/).
     assert {"shipments", "parcels", "shipment_events"} <= set(inserts), inserts
     assert len(inserts) < 10, inserts
+
+
+async def test_item_whose_tracking_code_keeps_clashing_is_409_without_field_errors(
+    shipping: Shipping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = (await shipping.create(reference="EXISTING"))["tracking_code"]
+    # Calls in order: item 0 and item 1 are prepared, the batch clashes on item 1, then each is
+    # retried on its own: item 0 once (a fresh code), item 1 three times (the taken code).
+    codes = iter([new_tracking_code(), taken, new_tracking_code(), taken, taken, taken])
+    monkeypatch.setattr(shipment_service, "new_tracking_code", lambda: next(codes))
+    response = await shipping.client.post(
+        "/v1/shipments/bulk",
+        json={"shipments": [shipment_body(reference="FRESH"), shipment_body(reference="CLASH")]},
+        headers=shipping.headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["failed"]) == (1, 1)
+    fresh, clash = body["results"]
+    assert fresh["status"] == 201
+    assert fresh["shipment"]["tracking_code"] != taken
+    assert clash["status"] == 409
+    assert clash["shipment"] is None
+    assert clash["errors"] is None
+    assert "could not be stored" in clash["detail"]
+    assert "send it again" in clash["detail"]
+    async with shipping.session() as session:
+        references = set((await session.scalars(select(Shipment.reference))).all())
+    assert references == {"EXISTING", "FRESH"}

@@ -181,7 +181,9 @@ async def create_shipment(
     summary="Create up to 1,000 shipments at once",
     description=(
         "Every item is checked and stored on its own: the answer lists, per item (by `index`), "
-        "either the created shipment (`status: 201`) or its problems (`status: 422`)."
+        "either the created shipment (`status: 201`), its field problems (`status: 422`, "
+        "`errors`) or, for a valid item that could not be stored, `status: 409` with a "
+        "`detail` (nothing was created for it; send it again)."
     ),
     responses=problem_responses(401, 403, 409, 422),
 )

@@ -209,10 +209,22 @@ class ShipmentBulkCreate(BaseModel):
 
 class BulkItemResult(BaseModel):
     index: int = Field(description="Position of the item in the request.")
-    status: int = Field(description="201 when created, else the problem's status (422).")
+    status: int = Field(
+        description=(
+            "201 when created (see `shipment`); 422 when fields are wrong (see `errors`); 409 "
+            "when the item is valid but could not be stored (see `detail`): nothing was "
+            "created for it and it may be sent again."
+        ),
+        examples=[201, 422, 409],
+    )
     shipment: ShipmentSummary | None = None
     errors: list[dict[str, Any]] | None = Field(
-        None, description="Per-field problems, as in a 422 problem's `errors`."
+        None,
+        description="Per-field problems of a 422 item, as in a 422 problem's `errors`.",
+    )
+    detail: str | None = Field(
+        None,
+        description="Why a 409 item was not stored; no field of it is at fault, so no `errors`.",
     )
 
 

@@ -331,6 +331,12 @@ def document_rows(item: PreparedShipment) -> list[dict[str, Any]]:
     ]
 
 
+BULK_ITEM_NOT_STORED = (
+    "The shipment is valid but could not be stored: it kept clashing with stored data "
+    "(its tracking code, drawn afresh on each try). Nothing was created for it; send it again."
+)
+
+
 async def create_bulk(
     session: AsyncSession, items: Sequence[dict[str, Any]], context: CreationContext
 ) -> BulkResult:
@@ -364,17 +370,10 @@ async def create_bulk(
                 index=done.index, status=201, shipment=done.summary()
             )
         else:
+            # Valid, but every insert clashed with stored data (in practice its tracking code,
+            # drawn afresh each time): no field of the item is at fault, so no field errors.
             results[done.index] = BulkItemResult(
-                index=done.index,
-                status=409,
-                errors=[
-                    {
-                        "field": "",
-                        "location": "body",
-                        "message": "not stored; retry",
-                        "type": "conflict",
-                    }
-                ],
+                index=done.index, status=409, detail=BULK_ITEM_NOT_STORED
             )
     ordered = [results[index] for index in sorted(results)]
     created = sum(1 for result in ordered if result.status == 201)
