@@ -41,7 +41,7 @@ from starlette.responses import Response
 
 from libs.common.db import UTCDateTime, UUIDPrimaryKey, among
 from libs.common.errors import Conflict, ValidationFailed
-from libs.common.pii import PiiCategory, pii
+from libs.common.pii import PiiCategory, TableErasure, pii, table_info
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -100,6 +100,8 @@ class IdempotencyKeyMixin(UUIDPrimaryKey):
             UniqueConstraint("scope", "key", name=f"uq_{cls.__tablename__}_scope_key"),  # type: ignore[attr-defined]
             Index(f"ix_{cls.__tablename__}_expires_at", "expires_at"),  # type: ignore[attr-defined]
             Index(f"ix_{cls.__tablename__}_resource_id", "resource_id"),  # type: ignore[attr-defined]
+            # A stored answer exists only for its account: an erasure deletes it.
+            {"info": table_info(TableErasure.DELETE)},
         )
 
 
