@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +62,38 @@ IdempotencyKeyHeader = Annotated[
         examples=["5f0c8a52-3b1e-4c39-9d0a-2f6f3b8e7c11"],
     ),
 ]
+
+
+StaffIdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=255,
+        description=(
+            "Makes the request safe to retry: a repeat with the same key returns the first "
+            "response (with `Idempotent-Replayed: true`); the same key with a different body is "
+            "`422`; a key whose first request is still running is `409`. Keys are scoped to "
+            "you (the staff user) and kept for 24 hours. Use a UUID per logical operation."
+        ),
+        examples=["5f0c8a52-3b1e-4c39-9d0a-2f6f3b8e7c11"],
+    ),
+]
+"""The header on staff routes, where a key belongs to the staff user (see :func:`staff_scope`)."""
+
+WITHHELD_PREFIX = "withheld:sha256:"
+"""What a stored answer holds instead of a field it must not keep (a secret shown once)."""
+
+
+def staff_scope(staff_id: uuid.UUID) -> str:
+    """The scope of a staff user's keys: never equal to an account id, so a staff user's keys
+    and an account's keys never meet."""
+    return f"staff:{staff_id}"
+
+
+def _withheld_marker(value: Any) -> str:
+    # Only for high-entropy values (generated secrets): their digest reveals nothing.
+    return WITHHELD_PREFIX + hashlib.sha256(orjson.dumps(value)).hexdigest()
 
 
 class IdempotencyState(StrEnum):
@@ -149,6 +181,38 @@ class IdempotencyClaim:
     replay: Response | None = None
     completed: bool = field(default=False, init=False)
 
+    def replayed_content(self) -> Any:
+        """The stored first answer's JSON, withheld fields still replaced by their marker."""
+        assert self.replay is not None  # noqa: S101 - only asked of a replay
+        return orjson.loads(bytes(self.replay.body))
+
+    def holds(self, **values: Any) -> bool:
+        """Whether each value is the one the first answer had in the field of that name (a
+        field it withheld)."""
+        content = self.replayed_content()
+        return isinstance(content, dict) and all(
+            content.get(name) == _withheld_marker(value) for name, value in values.items()
+        )
+
+    def replay_with(self, **values: Any) -> Response:
+        """The replay with withheld fields put back: only the values the first answer had
+        (:meth:`holds`), in their places."""
+        if not self.holds(**values):
+            raise ValueError("a withheld field's value is not the one first answered")
+        content = self.replayed_content()
+        content.update(values)
+        assert self.replay is not None  # noqa: S101 - replayed_content checked it
+        headers = {REPLAY_HEADER: "true"}
+        location = self.replay.headers.get("location")
+        if location:
+            headers["Location"] = location
+        return Response(
+            content=orjson.dumps(content),
+            status_code=self.replay.status_code,
+            media_type=self.replay.media_type,
+            headers=headers,
+        )
+
     async def complete(
         self,
         status_code: int,
@@ -156,10 +220,22 @@ class IdempotencyClaim:
         *,
         resource_id: uuid.UUID | None = None,
         location: str | None = None,
+        withhold: Collection[str] = (),
     ) -> Response:
-        """Render the response and store it in the request's transaction."""
+        """Render the response and store it in the request's transaction.
+
+        ``withhold`` names top-level fields sent now but never stored (a secret shown once):
+        the stored answer keeps a digest in their place, and a replay puts the value back with
+        :meth:`replay_with` only when it is still the same."""
         headers = {"Location": location} if location else None
         response = json_response(status_code, content, headers=headers)
+        stored = bytes(response.body)
+        if withhold:
+            data = orjson.loads(stored)
+            for name in withhold:
+                if name in data:
+                    data[name] = _withheld_marker(data[name])
+            stored = orjson.dumps(data)
         if self.row_id is not None:
             model = self.store.model
             await self.session.execute(
@@ -169,7 +245,7 @@ class IdempotencyClaim:
                     state=IdempotencyState.COMPLETED.value,
                     locked_until=None,
                     response_status=status_code,
-                    response_body=bytes(response.body).decode(),
+                    response_body=stored.decode(),
                     response_media_type="application/json",
                     response_location=location,
                     resource_id=resource_id,

@@ -46,3 +46,11 @@ class WebhookDeliveryNotFound(NotFound):
 class NotRedeliverable(Conflict):
     slug = "not-redeliverable"
     title = "The delivery cannot be sent again"
+
+
+class ReplayUnavailable(Conflict):
+    """A retry under an ``Idempotency-Key`` whose first answer held a secret that is no longer
+    the one in force (decision 0202)."""
+
+    slug = "replay-unavailable"
+    title = "The first answer under this Idempotency-Key can no longer be given"

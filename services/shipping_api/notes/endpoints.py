@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
 
 from libs.common.auth import Principal, require_staff
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.idempotency import StaffIdempotencyKeyHeader, staff_scope
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
+from services.shipping_api.dependencies import IdempotencyDep
 from services.shipping_api.notes import service
 from services.shipping_api.notes.schemas import NoteCreate, NoteRead
 from services.shipping_api.shipments.access import (
@@ -43,23 +46,35 @@ CREATED_LINKS = {
     summary="Record a contact with support about this shipment",
     responses={
         201: {"description": "The note.", "links": CREATED_LINKS},
-        **problem_responses(401, 403, 404, 422),
+        **problem_responses(401, 403, 404, 409, 422),
     },
 )
 async def add_note(
     shipment_id: uuid.UUID,
     body: NoteCreate,
+    request: Request,
     staff: Support,
     session: SessionDep,
     clock: ClockDep,
-    response: Response,
-) -> NoteRead:
+    idempotency: IdempotencyDep,
+    idempotency_key: StaffIdempotencyKeyHeader = None,
+) -> Response:
     assert staff.staff_id is not None  # noqa: S101 - require_staff guarantees it
-    note = await service.add_note(
-        session, shipment_id, body, staff_id=staff.staff_id, now=clock.now()
-    )
-    response.headers["Location"] = f"/v1/shipments/{shipment_id}/notes/{note.id}"
-    return NoteRead.model_validate(note)
+    now = clock.now()
+    async with idempotency.guard(
+        request, session, scope=staff_scope(staff.staff_id), key=idempotency_key, now=now
+    ) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        note = await service.add_note(session, shipment_id, body, staff_id=staff.staff_id, now=now)
+        # Tied to the shipment, not the note: erasing the shipment (its recipient or its
+        # account) erases its notes and, with them, this stored copy of one (decision 0202).
+        return await claim.complete(
+            201,
+            NoteRead.model_validate(note),
+            resource_id=shipment_id,
+            location=f"/v1/shipments/{shipment_id}/notes/{note.id}",
+        )
 
 
 @router.get(

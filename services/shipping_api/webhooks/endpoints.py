@@ -14,9 +14,10 @@ from libs.common.auth import Principal, Scope, require_account
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.idempotency import IdempotencyClaim, IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
-from services.shipping_api.dependencies import OutboxesDep
+from services.shipping_api.dependencies import IdempotencyDep, OutboxesDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks import service
@@ -93,31 +94,81 @@ def _account(principal: Principal) -> uuid.UUID:
     return principal.account_id
 
 
+def _no_store(response: Response) -> Response:
+    # The answer holds a signing secret: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _replay_with_secret(
+    claim: IdempotencyClaim,
+    session: SessionDep,
+    endpoint_id: uuid.UUID,
+    account_id: uuid.UUID,
+    policy: WebhookPolicy,
+) -> Response:
+    """The stored answer keeps no secret (decision 0202): the endpoint's own is put back, and
+    only while it is still the one that answer showed."""
+    secret = await service.secret_for_replay(
+        session,
+        endpoint_id,
+        account_id,
+        is_first=lambda candidate: claim.holds(secret=candidate),
+        policy=policy,
+    )
+    return _no_store(claim.replay_with(secret=secret))
+
+
+RETRY_DESCRIPTION = (
+    "\n\nSafe to retry with an `Idempotency-Key`: a repeat answers with the first answer, "
+    "the same secret included, and `Idempotent-Replayed: true`. The secret is not kept with "
+    "the stored answer but read from the endpoint, so once the endpoint is deleted or its "
+    "secret rotated (again) a repeat is `409` (`replay-unavailable`) instead."
+)
+
+
 @router.post(
     "",
     status_code=201,
     response_model=WebhookEndpointCreated,
     summary="Register a webhook endpoint",
-    description="The answer holds the signing `secret`: it is shown this once.",
+    description=(
+        "The answer holds the signing `secret`: it is shown this once." + RETRY_DESCRIPTION
+    ),
     responses={
         201: {"description": "The endpoint and its secret.", "links": CREATED_LINKS},
-        **problem_responses(401, 403, 422),
+        **problem_responses(401, 403, 409, 422),
     },
 )
 async def create_endpoint(
     body: WebhookEndpointCreate,
+    request: Request,
     principal: Manager,
     session: SessionDep,
     clock: ClockDep,
     policy: PolicyDep,
-    response: Response,
-) -> WebhookEndpointCreated:
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
     now = clock.now()
-    endpoint, secret = await service.create_endpoint(
-        session, _account(principal), body, policy=policy, now=now
-    )
-    response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint.id}"
-    return WebhookEndpointCreated(**_read(endpoint, now).model_dump(), secret=secret)
+    account_id = _account(principal)
+    async with idempotency.guard(
+        request, session, scope=str(account_id), key=idempotency_key, now=now
+    ) as claim:
+        if claim.replay is not None:
+            endpoint_id = uuid.UUID(claim.replayed_content()["id"])
+            return await _replay_with_secret(claim, session, endpoint_id, account_id, policy)
+        endpoint, secret = await service.create_endpoint(
+            session, account_id, body, policy=policy, now=now
+        )
+        created = await claim.complete(
+            201,
+            WebhookEndpointCreated(**_read(endpoint, now).model_dump(), secret=secret),
+            resource_id=endpoint.id,
+            location=f"/v1/webhook-endpoints/{endpoint.id}",
+            withhold=("secret",),
+        )
+    return _no_store(created)
 
 
 @router.get(
@@ -177,27 +228,43 @@ async def update_endpoint(
         "and, for `previous_secret_valid_hours` (24 unless given), with the secret before too: "
         "`Parcelpro-Signature` then has two `v1` values, and a receiver that accepts a "
         "delivery when any `v1` matches can switch to the new secret without missing one."
+        + RETRY_DESCRIPTION
     ),
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def rotate_secret(
     endpoint_id: uuid.UUID,
+    request: Request,
     principal: Manager,
     session: SessionDep,
     clock: ClockDep,
     policy: PolicyDep,
+    idempotency: IdempotencyDep,
     body: WebhookSecretRotation | None = None,
-) -> WebhookSecretRotated:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
     now = clock.now()
-    endpoint, secret = await service.rotate_secret(
-        session,
-        endpoint_id,
-        _account(principal),
-        previous_valid_hours=(body or WebhookSecretRotation()).previous_secret_valid_hours,
-        policy=policy,
-        now=now,
-    )
-    return WebhookSecretRotated(**_read(endpoint, now).model_dump(), secret=secret)
+    account_id = _account(principal)
+    async with idempotency.guard(
+        request, session, scope=str(account_id), key=idempotency_key, now=now
+    ) as claim:
+        if claim.replay is not None:
+            return await _replay_with_secret(claim, session, endpoint_id, account_id, policy)
+        endpoint, secret = await service.rotate_secret(
+            session,
+            endpoint_id,
+            account_id,
+            previous_valid_hours=(body or WebhookSecretRotation()).previous_secret_valid_hours,
+            policy=policy,
+            now=now,
+        )
+        rotated = await claim.complete(
+            200,
+            WebhookSecretRotated(**_read(endpoint, now).model_dump(), secret=secret),
+            resource_id=endpoint.id,
+            withhold=("secret",),
+        )
+    return _no_store(rotated)
 
 
 @router.delete(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from libs.common.errors import ValidationFailed
 from libs.common.pagination import PageParams, paginate_by_id
 from services.shipping_api.errors import (
     NotRedeliverable,
+    ReplayUnavailable,
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
@@ -160,6 +162,36 @@ async def rotate_secret(
     endpoint.updated_at = now
     await session.flush()
     return endpoint, secret
+
+
+async def secret_for_replay(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    account_id: uuid.UUID,
+    *,
+    is_first: Callable[[str], bool],
+    policy: WebhookPolicy,
+) -> str:
+    """The signing secret to put back into a replayed answer that showed it (a create or a
+    rotation retried under its ``Idempotency-Key``): the endpoint's secret in force, and only
+    when ``is_first`` confirms it is the one that answer showed. The stored answer never holds
+    the secret (decision 0202)."""
+    endpoint = await repository.get_for_account(session, endpoint_id, account_id)
+    if endpoint is None:
+        raise ReplayUnavailable(
+            "The webhook endpoint of this Idempotency-Key's first request has been deleted "
+            "since. Use a new key to create another."
+        )
+    sealed = endpoint.secret_ciphertext
+    secret = policy.secrets.open(sealed, associated=endpoint.id.bytes) if sealed else None
+    if secret is None or not is_first(secret):
+        raise ReplayUnavailable(
+            "The signing secret the first answer under this Idempotency-Key showed is no "
+            "longer the endpoint's (it was rotated since), so it is not shown again: "
+            f"GET /v1/webhook-endpoints/{endpoint.id} shows the endpoint, and rotating its "
+            "secret gives a new one."
+        )
+    return secret
 
 
 async def delete_endpoint(
