@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.db import Database
+from libs.common.idempotency import IdempotencyStore
 from libs.common.logging import get_logger
 from libs.common.metrics import outbox_gauges
 from services.identity_api.accounts.endpoints import internal_router as internal_accounts
@@ -25,7 +26,7 @@ from services.identity_api.auth.endpoints import router as auth
 from services.identity_api.auth.errors import OAuthError
 from services.identity_api.authentication import build_authenticator
 from services.identity_api.mail.outbox import OutboxDelivery, delivering
-from services.identity_api.models import OutboxMail, RequestLog
+from services.identity_api.models import IdempotencyKey, OutboxMail, RequestLog
 from services.identity_api.runtime import IdentityRuntime
 from services.identity_api.security_events.endpoints import router as security_events
 from services.identity_api.settings import IdentitySettings
@@ -135,6 +136,7 @@ def create_app(
     )
     app = build_app(definition, overrides)
     app.state.identity_runtime = IdentityRuntime.from_settings(settings)
+    app.state.idempotency = IdempotencyStore(IdempotencyKey)
     app.add_exception_handler(OAuthError, handle_oauth_error)
     _offer_password_login_in_docs(app)
     return app

@@ -10,8 +10,10 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import among
+from libs.common.idempotency import purge_expired_keys
 from services.identity_api.models import (
     Account,
+    IdempotencyKey,
     MailToken,
     OutboxMail,
     RefreshToken,
@@ -93,4 +95,5 @@ async def run_housekeeping(
         now=now,
         retention_days=settings.security_event_retention_days,
     )
+    deleted["idempotency_keys"] = await purge_expired_keys(sessionmaker, IdempotencyKey, now=now)
     return deleted

@@ -32,6 +32,7 @@ from libs.common.db import (
     utcnow,
     uuid7,
 )
+from libs.common.idempotency import IdempotencyKeyMixin
 from libs.common.pii import Erasure, PiiCategory, TableErasure, pii, table_info
 from libs.common.request_log import RequestLogMixin
 
@@ -68,6 +69,16 @@ class RequestLog(RequestLogMixin, Base):
     """Requests of authenticated account holders to this service (privacy statement: Logs)."""
 
     __tablename__ = "request_log"
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    """Stored first answers of ``POST /v1/api-keys`` sent with an ``Idempotency-Key``, the
+    secret left out: it is shown once and stored only as a hash (decision 0107)."""
+
+    __tablename__ = "idempotency_keys"
+
+    response_pii_category = PiiCategory.USAGE
+    """The key's name, as on ``api_keys.name``."""
 
 
 class DebtorNumberCounter(Base):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, status
+from starlette.responses import Response
 
 from libs.common.auth import Principal, ServiceScope, require_service, require_user
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.idempotency import IdempotencyKeyHeader, IdempotencyStore, json_response
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.identity_api.api_keys import service
@@ -28,6 +30,24 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 internal_router = APIRouter(prefix="/internal/v1/api-keys", tags=["internal"])
 
 UserDep = Annotated[Principal, Depends(require_user())]
+
+
+async def get_idempotency(request: Request) -> IdempotencyStore:
+    store: IdempotencyStore = request.app.state.idempotency
+    return store
+
+
+IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
+
+CREATE_DESCRIPTION = (
+    "The key is in this response only; Parcel Pro stores a hash of it. Needs a login (an API "
+    "key cannot create keys).\n\n"
+    "Safe to retry with an `Idempotency-Key`: a repeat answers `201` with the same key's id, "
+    "metadata and `Location`, `Idempotent-Replayed: true` and `key: null`, and creates no "
+    "second key. The secret is shown only in the first answer, because it is never stored, "
+    "not even for a replay: if that answer was lost, revoke the key at `Location` and create a "
+    "new one with a new `Idempotency-Key`."
+)
 
 
 def _read(row: ApiKey) -> ApiKeyRead:
@@ -53,11 +73,10 @@ def _account_id(principal: Principal) -> uuid.UUID:
     status_code=status.HTTP_201_CREATED,
     response_model=ApiKeyCreated,
     summary="Create an API key",
-    description="The key is in this response only; Parcel Pro stores a hash of it. Needs a "
-    "login (an API key cannot create keys).",
+    description=CREATE_DESCRIPTION,
     responses={
         201: {
-            "description": "The key, shown this once.",
+            "description": "The key, its secret shown this once (`key: null` in a replay).",
             "links": {
                 "GetApiKey": operation_link(
                     "GET",
@@ -78,15 +97,35 @@ def _account_id(principal: Principal) -> uuid.UUID:
 )
 async def create_api_key(
     body: ApiKeyCreate,
+    request: Request,
     session: SessionDep,
     ctx: ContextDep,
     principal: UserDep,
-    response: Response,
-) -> ApiKeyCreated:
-    row, key = await service.create(session, ctx, _account_id(principal), body)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Location"] = f"{router.prefix}/{row.id}"
-    return ApiKeyCreated(**_read(row).model_dump(), key=key)
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    account_id = _account_id(principal)
+    async with idempotency.guard(
+        request, session, scope=str(account_id), key=idempotency_key, now=ctx.now
+    ) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        row, key = await service.create(session, ctx, account_id, body)
+        created = ApiKeyCreated(**_read(row).model_dump(), key=key)
+        location = f"{router.prefix}/{row.id}"
+        # Decision 0107: the secret is stored only as a hash, so the replayable answer is the
+        # first one without it; only this answer carries it.
+        await claim.complete(
+            status.HTTP_201_CREATED,
+            created.model_copy(update={"key": None}),
+            resource_id=row.id,
+            location=location,
+        )
+    return json_response(
+        status.HTTP_201_CREATED,
+        created,
+        headers={"Location": location, "Cache-Control": "no-store"},
+    )
 
 
 @router.get(

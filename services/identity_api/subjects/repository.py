@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.db import stream_batches
+from libs.common.idempotency import IdempotencyKeyMixin
 from libs.common.pii import TableErasure, table_erasure
 from services.identity_api.models import (
     Account,
     ApiKey,
+    IdempotencyKey,
     MailToken,
     OutboxMail,
     RefreshToken,
@@ -45,7 +47,17 @@ class SubjectTable:
     @property
     def link(self) -> Any:
         """The column naming the account the row belongs to."""
-        return self.model.id if self.model is Account else self.model.account_id
+        if self.model is Account:
+            return self.model.id
+        if issubclass(self.model, IdempotencyKeyMixin):
+            return self.model.scope
+        return self.model.account_id
+
+    def of_accounts(self, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+        """The rows of these accounts (a stored answer's ``scope`` is the account id as text)."""
+        values = [str(i) for i in ids] if issubclass(self.model, IdempotencyKeyMixin) else ids
+        condition: ColumnElement[bool] = self.link.in_(values)
+        return condition
 
 
 SUBJECT_TABLES: tuple[SubjectTable, ...] = (
@@ -57,6 +69,7 @@ SUBJECT_TABLES: tuple[SubjectTable, ...] = (
     SubjectTable(MailToken, "mail_tokens"),
     SubjectTable(OutboxMail, "mail_outbox"),
     SubjectTable(StaffAccessLog, "staff_access"),
+    SubjectTable(IdempotencyKey, "idempotency_keys"),
 )
 """Every table with an account holder's personal data. ``tests/identity/test_subjects.py``
 checks that no PII-annotated table is missing."""
@@ -89,14 +102,16 @@ async def stream_rows(
     session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID], batch: int = 2000
 ) -> AsyncIterator[Sequence[Any]]:
     """The subject's rows of one table in id order, ``batch`` at a time (``stream_batches``)."""
-    statement = select(entry.table).where(entry.link.in_(ids)).order_by(entry.model.id)
+    statement = select(entry.table).where(entry.of_accounts(ids)).order_by(entry.model.id)
     async for rows in stream_batches(await session.connection(), statement, batch):
         yield rows
 
 
 async def delete_rows(session: AsyncSession, entry: SubjectTable, ids: Sequence[uuid.UUID]) -> int:
     result = await session.execute(
-        delete(entry.model).where(entry.link.in_(ids)).execution_options(synchronize_session=False)
+        delete(entry.model)
+        .where(entry.of_accounts(ids))
+        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -106,7 +121,7 @@ async def update_rows(
 ) -> int:
     result = await session.execute(
         update(entry.model)
-        .where(entry.link.in_(ids))
+        .where(entry.of_accounts(ids))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
