@@ -47,7 +47,7 @@ from tests.deploy.compose_env import environment
 from tests.deploy.conftest import DEPLOY, ROOT
 from tests.deploy.test_entrypoint import _healthcheck
 from tests.support.db import POSTGRES_URL
-from tests.support.identity_app import PASSWORD, account_body
+from tests.support.identity_app import PASSWORD, account_body, link_token
 from tests.support.shipping_factories import shipment_body
 from tests.support.smtp import Inbox, free_port
 
@@ -501,8 +501,13 @@ def _a_partners_first_evening(
         registered = client.post("/v1/auth/register", json=body)
         assert registered.status_code == 201, registered.text
         account: dict[str, Any] = registered.json()
-        # identity's mail outbox, over SMTP: the e-mail confirmation.
-        _mails_to(inbox, body["email"])
+        # identity's mail outbox, over SMTP: the e-mail confirmation, whose link the partner
+        # follows (privacy mails only confirmed addresses).
+        [confirmation] = _mails_to(inbox, body["email"])
+        confirmed = client.post(
+            "/v1/auth/verify-email", json={"token": link_token(Inbox.body(confirmation))}
+        )
+        assert confirmed.status_code == 204, confirmed.text
 
         login = client.post(
             "/v1/auth/token",

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from services.identity_api.models import Account
 from services.privacy_api.models import MailOutbox, PrivacyTask
 from services.shipping_api.models import Shipment, SubjectRequestAnswer, WebhookDelivery
 from tests.faults.webhook_receiver import HoldingReceiver, holding_receiver
@@ -193,6 +194,14 @@ async def test_privacy_requests_pending_at_kills_complete_and_no_service_applies
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
         erasing = await sign_up(client)
         restricting = await sign_up(client)
+        # Requesters are told of their request at a confirmed address only (decision 0303).
+        await execute(
+            platform,
+            "identity",
+            update(Account)
+            .where(Account.email.in_([erasing.email, restricting.email]))
+            .values(email_verified_at=datetime.now(UTC)),
+        )
         for holder in (erasing, restricting):
             for number in range(2):
                 shipment = new_shipment(f"PRIV-{number}")
