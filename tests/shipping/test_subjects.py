@@ -8,17 +8,20 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
-from libs.common.auth import ServiceScope
+from libs.common.auth import Role, ServiceScope
 from services.shipping_api.models import (
+    IdempotencyKey,
     RequestLog,
     Shipment,
     SubjectRestriction,
+    SupportAccess,
     SupportNote,
     WebhookEndpoint,
 )
 from services.shipping_api.notifications.outbox import MailState
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_carriers import carrier_event, push_event
+from tests.support.shipping_factories import shipment_body
 from tests.support.tokens import bearer
 
 JAN = {"email": "Jan.Jansen@EXAMPLE.nl"}
@@ -33,7 +36,9 @@ async def call(shipping: Shipping, action: str, body: dict[str, Any]) -> Any:
 
 
 def lines(response: Any) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in response.content.splitlines() if line]
+    """The exported records (a table's description line carries no ``record``)."""
+    parsed = [orjson.loads(line) for line in response.content.splitlines() if line]
+    return [line for line in parsed if "record" in line]
 
 
 async def two_recipients(shipping: Shipping) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -169,6 +174,111 @@ async def test_export_of_an_account_covers_shipments_notes_webhooks_and_request_
     assert endpoint["secret_ciphertext"] == "[stored, not disclosed]"
 
 
+async def test_export_of_an_account_holds_staff_reads_of_its_shipment_list(
+    shipping: Shipping,
+) -> None:
+    shipment = await shipping.create()
+    staff = shipping.staff(Role.SUPPORT, reason="Shop called about invoice 2026-113")
+    listed = await shipping.client.get(
+        "/v1/shipments", params={"account_id": str(shipping.account_id)}, headers=staff
+    )
+    assert listed.status_code == 200
+    read = await shipping.client.get(f"/v1/shipments/{shipment['id']}", headers=staff)
+    assert read.status_code == 200
+    other_account, _ = shipping.other_account()
+    elsewhere = await shipping.client.get(
+        "/v1/shipments", params={"account_id": str(other_account)}, headers=staff
+    )
+    assert elsewhere.status_code == 200
+
+    records = lines(
+        await call(
+            shipping,
+            "export",
+            {"subject": {"account_id": str(shipping.account_id)}, "request_id": "x-5"},
+        )
+    )
+    reads = [r for r in records if r["table"] == "support_access_log"]
+    assert all(r["category"] == "support_access" for r in reads)
+    assert sorted(
+        (r["record"]["action"], r["record"]["shipment_id"], r["record"]["reason"]) for r in reads
+    ) == [
+        ("list_shipments", None, "Shop called about invoice 2026-113"),
+        ("read_shipment", shipment["id"], "Shop called about invoice 2026-113"),
+    ]
+    assert {r["record"]["account_id"] for r in reads} == {str(shipping.account_id)}
+
+    answer = (
+        await call(
+            shipping,
+            "erase",
+            {"subject": {"account_id": str(shipping.account_id)}, "request_id": "e-5"},
+        )
+    ).json()
+    assert ("support_access_log", "staff_id") in {(k["table"], k["field"]) for k in answer["kept"]}
+    async with shipping.session() as session:
+        rows = (
+            await session.execute(
+                select(SupportAccess.account_id, SupportAccess.reason, SupportAccess.staff_id)
+            )
+        ).all()
+    # The account's entries keep who read when (accountability), the reason text goes; the
+    # other account's entry is untouched.
+    assert sorted((row.account_id == other_account, row.reason) for row in rows) == [
+        (False, "[erased]"),
+        (False, "[erased]"),
+        (True, "Shop called about invoice 2026-113"),
+    ]
+    assert all(row.staff_id for row in rows)
+
+
+async def test_export_holds_the_stored_idempotent_responses_of_the_account_and_recipient(
+    shipping: Shipping,
+) -> None:
+    created = await shipping.client.post(
+        "/v1/shipments",
+        json=_body(7),
+        headers={**shipping.headers, "Idempotency-Key": "order-7"},
+    )
+    assert created.status_code == 201
+    shipment_id = created.json()["id"]
+    hook = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://shop.example.nl/hook", "events": ["shipment.created"]},
+        headers={**shipping.headers, "Idempotency-Key": "hook-1"},
+    )
+    assert hook.status_code == 201
+    _, other = shipping.other_account()
+    theirs = await shipping.client.post(
+        "/v1/shipments",
+        json=shipment_body(recipient_changes={"name": "Piet Peters", "email": "piet@example.nl"}),
+        headers={**other, "Idempotency-Key": "order-7"},
+    )
+    assert theirs.status_code == 201
+
+    for subject, expected in (
+        ({"account_id": str(shipping.account_id)}, ["hook-1", "order-7"]),
+        (JAN, ["order-7"]),
+    ):
+        response = await call(shipping, "export", {"subject": subject, "request_id": "x-6"})
+        assert hook.json()["secret"] not in response.text
+        records = lines(response)
+        stored = [r for r in records if r["table"] == "idempotency_keys"]
+        assert sorted(r["record"]["key"] for r in stored) == expected
+        assert {r["category"] for r in stored} == {"shipments"}
+        record = next(r["record"] for r in stored if r["record"]["key"] == "order-7")
+        assert record["resource_id"] == shipment_id
+        body = orjson.loads(record["response_body"])
+        assert body["id"] == shipment_id
+        assert body["recipient"]["name"] == "Jan Jansen"
+
+    answer = (await call(shipping, "erase", {"subject": JAN, "request_id": "e-6"})).json()
+    assert answer["erased"]["idempotency_keys"] == 1
+    async with shipping.session() as session:
+        left = (await session.scalars(select(IdempotencyKey.resource_id))).all()
+    assert sorted(left) == sorted(uuid.UUID(made.json()["id"]) for made in (hook, theirs))
+
+
 async def test_export_streams_in_batches(shipping: Shipping) -> None:
     for start in (0, 600):
         payload = {"shipments": [_body(i) for i in range(start, start + 600)]}
@@ -188,8 +298,6 @@ async def test_export_streams_in_batches(shipping: Shipping) -> None:
 
 
 def _body(index: int) -> dict[str, Any]:
-    from tests.support.shipping_factories import shipment_body
-
     return shipment_body(reference=f"E-{index}")
 
 

@@ -1,10 +1,10 @@
 """Finding, exporting, erasing, restricting and rectifying a data subject's data in shipping,
 driven by the PII annotations of the tables (decision 0004).
 
-A subject is an account (its shipments, their events, parcels and support notes, its webhook
-endpoints and delivery log, its request log) and/or a recipient, found through the keyed blind
-index of e-mail and phone. Every answer is stored under the privacy request's id, so a retry
-gets the same answer and changes nothing more.
+A subject is an account (its shipments, their events, parcels, support notes, staff reads and
+stored idempotent responses, its webhook endpoints and delivery log, its request log) and/or a
+recipient, found through the keyed blind index of e-mail and phone. Every answer is stored under
+the privacy request's id, so a retry gets the same answer and changes nothing more.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from sqlalchemy import ColumnElement, Table, delete, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, Table, delete, exists, false, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -62,6 +62,8 @@ CATEGORY: dict[str, str] = {
     "shipment_events": "shipment_events",
     "support_notes": "support_contact",
     "support_access_log": "support_access",
+    # A stored first response is a copy of the shipment as the API answered it.
+    "idempotency_keys": "shipments",
     "webhook_endpoints": "webhooks",
     "webhook_deliveries": "webhooks",
     "request_log": "request_log",
@@ -181,36 +183,52 @@ async def export_subject(
     with ``categories``, only the data of those categories (``libs.common.pii.in_scope``).
     One connection throughout: the cursors and the per-batch lookups share it."""
     shipments = _table(Shipment)
-    per_batch = [
-        model
+    # Each table with the column that names the shipment a row hangs off, and which of those
+    # rows the batch holds.
+    per_batch: list[tuple[Any, Any, ColumnElement[bool]]] = [
+        (model, model.shipment_id, true())
         for model in (Parcel, ShipmentEvent, SupportNote, SupportAccess)
         if in_scope(_table(model), categories)
     ]
+    if in_scope(_table(IdempotencyKey), categories):
+        # An account's own stored answers all follow with the account; here the others that
+        # copy one of the shipments (another account's, to this recipient; a staff note's).
+        others = (
+            IdempotencyKey.scope != str(keys.account_id) if keys.account_id is not None else true()
+        )
+        per_batch.append((IdempotencyKey, IdempotencyKey.resource_id, others))
     async with sessionmaker() as session:
         connection = await session.connection()
         async for batch in _stream(connection, Shipment, keys.shipments(), SHIPMENT_BATCH):
             yield export_lines(_category(shipments), shipments, batch, categories=categories)
             ids = [row.id for row in batch]
-            for model in per_batch:
+            for model, link, condition in per_batch:
                 table = _table(model)
                 rows = (
                     await connection.execute(
-                        select(table)
-                        .where(among(session, model.shipment_id, ids))
-                        .order_by(model.id)
+                        select(table).where(among(session, link, ids), condition).order_by(model.id)
                     )
                 ).all()
                 yield export_lines(_category(table), table, rows, categories=categories)
         if keys.account_id is not None:
             account = keys.account_id
-            owned: tuple[Any, ...] = (WebhookEndpoint, WebhookDelivery, RequestLog)
-            for owner in owned:
+            # Staff reads of the account's shipment list hang off no shipment; its stored
+            # answers (0202) are all here, whatever they created.
+            owned: tuple[tuple[Any, ColumnElement[bool]], ...] = (
+                (
+                    SupportAccess,
+                    (SupportAccess.account_id == account) & SupportAccess.shipment_id.is_(None),
+                ),
+                (IdempotencyKey, IdempotencyKey.scope == str(account)),
+                (WebhookEndpoint, WebhookEndpoint.account_id == account),
+                (WebhookDelivery, WebhookDelivery.account_id == account),
+                (RequestLog, RequestLog.account_id == account),
+            )
+            for owner, condition in owned:
                 table = _table(owner)
                 if not in_scope(table, categories):
                     continue
-                async for rows in _stream(
-                    connection, owner, owner.account_id == account, STREAM_BATCH
-                ):
+                async for rows in _stream(connection, owner, condition, STREAM_BATCH):
                     yield export_lines(_category(table), table, rows, categories=categories)
         restrictions = keys.restriction_rows()
         table = _table(SubjectRestriction)
