@@ -292,6 +292,28 @@ def _orjson_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not exportable")
 
 
+def exported_categories(table: Table, categories: frozenset[str] | None = None) -> list[str]:
+    """The PII categories of the columns an export limited to ``categories`` holds of the table
+    (secrets included: the export says they are stored), sorted."""
+    return sorted(
+        {
+            spec.category.value
+            for column, _ in _export_columns(table, categories)
+            if (spec := pii_spec(column)) is not None
+        }
+    )
+
+
+@functools.cache
+def export_meta(table: Table, categories: frozenset[str] | None = None) -> bytes:
+    """The line that precedes a table's records in an export: ``{"table", "pii_categories"}``
+    (no ``record``), the PII categories of what the export holds of the table. Only the service
+    knows its columns' categories (decisions 0004, 0308); privacy names, for these, the
+    purposes, legal bases and recipients of the register in the export's summary (0302)."""
+    meta = {"table": table.name, "pii_categories": exported_categories(table, categories)}
+    return orjson.dumps(meta) + b"\n"
+
+
 def export_lines(
     category: str,
     table: Table,
@@ -299,18 +321,19 @@ def export_lines(
     *,
     categories: frozenset[str] | None = None,
 ) -> bytes:
-    """Rows of one ``select(table)`` result as export NDJSON lines ``{"category", "table",
-    "record"}``: the bytes ``orjson.dumps`` makes of ``export_row``'s records, written without
-    converting value by value (orjson writes datetimes, UUIDs and enums as ``jsonable`` does),
-    which had been most of a service's CPU time in an export of 100,000 rows. With
-    ``categories``, only what an export limited to them holds."""
+    """Rows of one ``select(table)`` result as export NDJSON: the table's :func:`export_meta`
+    line, then lines ``{"category", "table", "record"}``, the bytes ``orjson.dumps`` makes of
+    ``export_row``'s records, written without converting value by value (orjson writes
+    datetimes, UUIDs and enums as ``jsonable`` does), which had been most of a service's CPU
+    time in an export of 100,000 rows. With ``categories``, only what an export limited to them
+    holds."""
     if not rows or not in_scope(table, categories):
         return b""
     keys, withheld, names, dropped = _line_plan(table, categories)
     head = orjson.dumps({"category": category, "table": table.name})[:-1] + b',"record":'
     # The rows of one result share their fields: asked once, not per row.
     is_plain = getattr(rows[0], "_fields", None) == names
-    out = bytearray()
+    out = bytearray(export_meta(table, categories))
     for row in rows:
         if is_plain:
             record = dict(zip(keys, row, strict=True))

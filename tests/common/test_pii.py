@@ -161,7 +161,9 @@ def test_export_lines_are_the_records_of_export_row() -> None:
         conn.execute(table.insert(), values)
         rows = conn.execute(select(table).order_by(table.c.id)).all()
         reordered = conn.execute(select(*reversed(table.c)).order_by(table.c.id)).all()
-    expected = b"".join(
+    meta = {"table": "things", "pii_categories": ["contact", "credentials"]}
+    expected = orjson.dumps(meta) + b"\n"
+    expected += b"".join(
         orjson.dumps(
             {
                 "category": "things",
@@ -175,3 +177,34 @@ def test_export_lines_are_the_records_of_export_row() -> None:
     assert export_lines("things", table, rows) == expected
     assert export_lines("things", table, reordered) == expected
     assert export_lines("things", table, []) == b""
+    # Limited to some categories, the first line names only those the export holds.
+    limited = export_lines("things", table, rows, categories=frozenset({"contact", "financial"}))
+    first, *records = limited.splitlines()
+    assert orjson.loads(first) == {"table": "things", "pii_categories": ["contact"]}
+    assert [set(orjson.loads(line)["record"]) for line in records] == [
+        {"id", "at", "on", "amount", "blob", "mode", "extra", "flag", "label"}
+    ] * 2
+    assert export_lines("things", table, rows, categories=frozenset({"financial"})) == b""
+
+
+def test_the_export_names_the_pii_categories_of_a_real_table() -> None:
+    import orjson
+
+    from libs.common.pii import export_meta
+    from services.shipping_api.models import Shipment
+
+    table = Shipment.__table__
+    assert orjson.loads(export_meta(table)) == {
+        "table": "shipments",
+        "pii_categories": [
+            "account_identifier",
+            "recipient_address",
+            "recipient_contact",
+            "shipment_details",
+        ],
+    }
+    limited = frozenset({"recipient_contact", "financial"})
+    assert orjson.loads(export_meta(table, limited)) == {
+        "table": "shipments",
+        "pii_categories": ["recipient_contact"],
+    }

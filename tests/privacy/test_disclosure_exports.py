@@ -28,16 +28,16 @@ IBAN = "NL91ABNA0417164300"
 
 
 class SubjectRoutes(httpx.AsyncBaseTransport):
-    """identity.test as privacy sees it: the real identity answers the data-subject routes,
-    the double still issues privacy's service token (signed by the test's issuer, which the
-    real services are set to trust)."""
+    """identity.test as privacy sees it: the real identity answers the data-subject routes and
+    the account look-up, the double still issues privacy's service token (signed by the test's
+    issuer, which the real services are set to trust)."""
 
     def __init__(self, real: httpx.AsyncBaseTransport, double: httpx.AsyncBaseTransport) -> None:
         self.real = real
         self.double = double
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/internal/v1/subjects/"):
+        if request.url.path.startswith(("/internal/v1/subjects/", "/internal/v1/accounts/")):
             return await self.real.handle_async_request(request)
         return await self.double.handle_async_request(request)
 
@@ -176,7 +176,9 @@ async def test_identity_exports_only_the_columns_of_the_requested_categories(
             headers=headers,
         )
         assert response.status_code == 200, response.text
-        lines = [orjson.loads(line) for line in response.content.splitlines()]
+        meta, *lines = [orjson.loads(line) for line in response.content.splitlines()]
+        # The line before the records names the PII categories the export holds of the table.
+        assert meta == {"table": "accounts", "pii_categories": ["financial"]}
         assert [(line["category"], line["table"]) for line in lines] == [("account", "accounts")]
         record = lines[0]["record"]
         assert record["iban"] == IBAN

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
+from libs.common.pii import export_meta
 from services.privacy_api.exports.builder import build_zip
+from services.privacy_api.models import Base
 from services.privacy_api.tasks.executors import PartWriter, Transient
 from tests.support.privacy_doubles import Row
 from tests.support.privacy_harness import Privacy, zip_members
@@ -259,7 +261,7 @@ async def test_privacys_own_share_keeps_only_the_columns_of_a_disclosures_catego
         "account_id": "0190aaaa-0000-7000-8000-000000000001",
     }
     consent = {"id": "c1", "account_id": request_log["account_id"], "purpose": "analytics"}
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"category": "usage", "table": "request_log", "record": request_log},
         {"category": "consent", "table": "consent", "record": consent},
         {"category": "shipments", "table": "shipments", "record": {"id": "s1"}},
@@ -267,10 +269,17 @@ async def test_privacys_own_share_keeps_only_the_columns_of_a_disclosures_catego
     writer = PartWriter(tmp_path / "privacy", categories={"network"})
     await writer.open()
     for item in lines:
+        table = Base.metadata.tables.get(item["table"])
+        if table is not None:
+            await writer.add(export_meta(table))
         await writer.add(orjson.dumps(item) + b"\n")
     result = await writer.close()
     assert result["categories"] == {"usage": 1, "consent": 1, "shipments": 1}  # as sent
-    build_zip({"privacy": tmp_path / "privacy"}, tmp_path / "out.zip", documents=lambda _: [])
+    stats = build_zip(
+        {"privacy": tmp_path / "privacy"}, tmp_path / "out.zip", documents=lambda _: []
+    )
+    # The summary speaks of what the export holds: the IP address, not the rest of the tables.
+    assert stats.pii_categories == {"network"}
     members = zip_members((tmp_path / "out.zip").read_bytes())
     assert set(members) == {"privacy/usage.json", "privacy/usage.csv"}
     # The IP address (network) with what says what the entry is; not the pages visited
@@ -280,10 +289,60 @@ async def test_privacys_own_share_keeps_only_the_columns_of_a_disclosures_catego
     ]
 
 
-async def test_a_malformed_line_is_worth_a_retry_and_leaves_no_part(tmp_path: Path) -> None:
+async def test_meta_lines_name_the_pii_categories_and_are_no_records(tmp_path: Path) -> None:
+    record = {"category": "shipments", "table": "shipments", "record": {"id": "s1"}}
+    ndjson = (
+        b'{"table":"shipments","pii_categories":["recipient_contact","shipment_details"]}\n'
+        + orjson.dumps(record)
+        + b'\n{"table":"parcels","pii_categories":[]}\n'
+        + orjson.dumps({**record, "table": "parcels"})
+        + b'\n{"table":"webhook_endpoints","pii_categories":["contact"]}\n'
+    )
+    writer = PartWriter(tmp_path / "parts" / "shipping")
+    await writer.open()
+    for start in range(0, len(ndjson), 13):
+        await writer.add(ndjson[start : start + 13])
+    result = await writer.close()
+    assert result == {"records": 2, "categories": {"shipments": 2}}
+    # A service of an earlier release names no categories: its file categories stand in.
+    identity = tmp_path / "identity.ndjson"
+    identity.write_bytes(b'{"category": "usage", "table": "request_log", "record": {}}\n')
+
+    stats = build_zip(
+        {"shipping": tmp_path / "parts" / "shipping", "identity": identity},
+        tmp_path / "out.zip",
+        documents=lambda _: [],
+    )
+    assert stats.records == {"shipping": {"shipments": 2}, "identity": {"usage": 1}}
+    assert stats.pii_categories == {"recipient_contact", "shipment_details", "contact", "usage"}
+    members = zip_members((tmp_path / "out.zip").read_bytes())
+    assert orjson.loads(members["shipping/shipments.json"]) == [
+        {"_table": "shipments", "id": "s1"},
+        {"_table": "parcels", "id": "s1"},
+    ]
+    assert members["shipping/shipments.csv"].decode().splitlines() == [
+        "_table,id",
+        "shipments,s1",
+        "parcels,s1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"category": "x", "table": "t", "record": []}',
+        b'{"table": "t", "pii_categories": "contact"}',
+        b'{"table": "t", "pii_categories": [1]}',
+        b'{"table": "t"}',
+        b"[]",
+    ],
+)
+async def test_a_malformed_line_is_worth_a_retry_and_leaves_no_part(
+    tmp_path: Path, line: bytes
+) -> None:
     writer = PartWriter(tmp_path / "shipping")
     await writer.open()
-    await writer.add(b'{"category": "x", "table": "t", "record": []}\n')
+    await writer.add(line + b"\n")
     with pytest.raises(Transient, match="malformed export line"):
         await writer.close()
     await writer.discard()

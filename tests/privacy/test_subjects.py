@@ -37,8 +37,14 @@ async def test_export_streams_ndjson_of_privacys_own_records(privacy: Privacy) -
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-ndjson")
-    lines = [orjson.loads(line) for line in response.content.splitlines()]
+    items = [orjson.loads(line) for line in response.content.splitlines()]
+    lines = [item for item in items if "record" in item]
     tables = {(line["category"], line["table"]) for line in lines}
+    # Each table's records follow a line naming the PII categories of its columns.
+    named = {item["table"]: item["pii_categories"] for item in items if "record" not in item}
+    assert named["consent"] == ["account_identifier", "consent"]
+    assert "privacy_request" in named["privacy_request"]
+    assert set(named) == {line["table"] for line in lines}
     assert ("consent", "consent") in tables
     assert ("consent", "consent_event") in tables
     assert ("privacy_request", "privacy_request") in tables

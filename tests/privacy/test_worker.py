@@ -63,11 +63,6 @@ async def test_access_request_completes_with_every_services_data_as_json_and_csv
     assert f"/v1/privacy/requests/{created['id']}/export" in privacy.inbox.body(mail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exports/summary.py looks the services' export categories (shipments, account, ...) "
-    "up in the register, whose keys are PII categories: the purposes of most data are missing",
-)
 async def test_access_summary_names_the_purposes_and_recipients_of_the_accounts_data(
     privacy: Privacy,
 ) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import MetaData
 
 from libs.common.auth import Principal, PrincipalKind, ServiceScope
 from libs.common.errors import DomainError
-from libs.common.pii import exported_keys
+from libs.common.pii import export_meta, exported_keys
 from libs.common.validation import normalise_iban, normalise_phone, normalise_postcode
 from services.identity_api.models import Base as IdentityBase
 from services.shipping_api.models import Base as ShippingBase
@@ -175,16 +175,21 @@ class SubjectServiceDouble:
                 and (record := self.scoped(row, categories)) is not None
             ]
 
+            scope = frozenset(categories) if categories is not None else None
+
             async def lines() -> AsyncIterator[bytes]:
-                # In keyset-sized batches, as a real service streams them.
+                # In keyset-sized batches, as a real service streams them: each table's records
+                # of a batch after the table's meta line (``libs.common.pii.export_lines``).
                 for start in range(0, len(records), 500):
-                    yield b"".join(
-                        orjson.dumps(
-                            {"category": row.category, "table": row.table, "record": record}
-                        )
-                        + b"\n"
-                        for row, record in records[start : start + 500]
-                    )
+                    block = bytearray()
+                    previous: str | None = None
+                    for row, record in records[start : start + 500]:
+                        if row.table != previous:
+                            block += export_meta(self.metadata.tables[row.table], scope)
+                            previous = row.table
+                        line = {"category": row.category, "table": row.table, "record": record}
+                        block += orjson.dumps(line) + b"\n"
+                    yield bytes(block)
 
             return StreamingResponse(lines(), media_type="application/x-ndjson")
 

@@ -28,6 +28,8 @@ from services.privacy_api.models import Base
 
 TABLE_KEY = "_table"
 INDEX = "index.json"
+PII_CATEGORIES = "pii_categories.json"
+"""The PII categories a part's meta lines named; absent when the service sent none."""
 COPY_BYTES = 256 * 1024
 COMPRESS_LEVEL = 1
 """Deflate level of the ZIP: level 6 took twice the time of level 1 on an export's JSON and CSV
@@ -41,7 +43,10 @@ class MalformedPart(ValueError):
 @dataclass
 class ExportStats:
     records: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Records per service and category."""
+    """Records per service and file category (``shipments``, ``account``, ...)."""
+    pii_categories: set[str] = field(default_factory=set)
+    """The PII categories of the data found, as the services named them: what the summary
+    looks up in the register (AVG art. 15(1)(a)-(c), (g))."""
     size_bytes: int = 0
 
 
@@ -166,6 +171,10 @@ class PartSplitter:
     to a thread: a thread rendering as well had held the GIL against the loop reading the
     streams (each read waiting out the switch interval).
 
+    A meta line ``{"table", "pii_categories"}`` (``libs.common.pii.export_meta``) is no
+    record: it is neither counted nor spooled; the PII categories it names are collected for
+    the summary (decision 0302).
+
     ``categories`` limit privacy's own share to the data of these PII categories (a disclosure,
     decision 0308), by the annotations of privacy's tables; the other services apply them to
     their own tables before they answer. A record of a table privacy does not hold is left out.
@@ -182,6 +191,9 @@ class PartSplitter:
         self.records = 0
         self.received: dict[str, int] = {}
         """Records per category as the service sent them (before any selection)."""
+        self.pii_categories: set[str] | None = None
+        """The PII categories the meta lines named (within ``categories``); ``None`` while
+        the service sent none."""
         self.lines = 0
 
     def feed(self, block: bytes) -> list[tuple[str, bytes, bytes]]:
@@ -193,6 +205,9 @@ class PartSplitter:
                 continue
             try:
                 item = orjson.loads(line)
+                if "record" not in item:
+                    self._meta(item)
+                    continue
                 category, table, record = item["category"], item["table"], item["record"]
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise MalformedPart(f"line {self.lines}: not an export record") from exc
@@ -214,6 +229,20 @@ class PartSplitter:
                 spool = self.by_category[category] = self._spool_for(category)
             spool.add(table, record, line)
         return [(name, *spool.take()) for name, spool in self.spools.items()]
+
+    def _meta(self, item: Any) -> None:
+        named = item["pii_categories"]
+        if (
+            not isinstance(item["table"], str)
+            or not isinstance(named, list)
+            or not all(isinstance(category, str) for category in named)
+        ):
+            raise TypeError("not a meta line")
+        found = set(named)
+        if self.categories is not None:
+            # Privacy's own share is limited here, not where it was written (see _kept).
+            found &= self.categories
+        self.pii_categories = (self.pii_categories or set()) | found
 
     def _kept(self, table: str) -> frozenset[str]:
         kept = self.kept.get(table)
@@ -246,6 +275,9 @@ class PartSplitter:
         self.write([(name, *spool.take()) for name, spool in self.spools.items()])
         self.abandon()
         index = [spool.entry() for _, spool in sorted(self.spools.items())]
+        if self.pii_categories is not None:
+            found = sorted(self.pii_categories)
+            (self.directory / PII_CATEGORIES).write_bytes(orjson.dumps(found))
         (self.directory / INDEX).write_bytes(orjson.dumps(index))
 
     def abandon(self) -> None:
@@ -330,6 +362,20 @@ def _read_index(directory: Path) -> list[dict[str, Any]]:
     return index
 
 
+def _pii_categories(directory: Path, counts: Mapping[str, int]) -> set[str]:
+    """The PII categories a part named; for a part of a service that names none (a release
+    before meta lines), its file categories, some of which are PII categories."""
+    try:
+        named = orjson.loads((directory / PII_CATEGORIES).read_bytes())
+    except FileNotFoundError:
+        return set(counts)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise MalformedPart(f"{directory.name}: unreadable {PII_CATEGORIES}") from exc
+    if not isinstance(named, list) or not all(isinstance(key, str) for key in named):
+        raise MalformedPart(f"{directory.name}: unreadable {PII_CATEGORIES}")
+    return set(named)
+
+
 def build_zip(
     parts: Mapping[str, Path],
     destination: Path,
@@ -370,6 +416,7 @@ def build_zip(
                         )
                         _write_csv(archive, f"{service}/{category}.csv", directory, entry)
                         counts[category] = entry["records"]
+                    stats.pii_categories |= _pii_categories(directory, counts)
                 stats.records[service] = counts
             for name, content in documents(stats):
                 archive.writestr(name, content)

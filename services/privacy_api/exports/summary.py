@@ -1,5 +1,7 @@
-"""The readable part of an access export (AVG art. 15(1)(a)-(h)): for the categories found,
-the purposes, legal bases, recipients, retention periods and sources, from the register."""
+"""The readable part of an access export (AVG art. 15(1)(a)-(h)): for the PII categories of
+the data found, the purposes, legal bases, recipients, retention periods and sources, from the
+register. The services name those categories in their export (``libs.common.pii.export_meta``);
+the files of the ZIP are named by the services' own export categories (decision 0302)."""
 
 from __future__ import annotations
 
@@ -34,8 +36,10 @@ def summary_text(
     received_at: datetime,
     generated_at: datetime,
     records: dict[str, dict[str, int]],
+    found: set[str],
 ) -> str:
-    found = {category for counts in records.values() for category in counts}
+    """``records``: per service, the records per file of the ZIP; ``found``: the PII categories
+    of those records."""
     parts = _relevant(register, found)
     bases = {b.key: f"{b.article} ({b.key})" for b in register.legal_bases}
     recipients = {r.key: r.name for r in register.recipients}
@@ -64,7 +68,7 @@ def summary_text(
         out.append(f"- {service}: {listed}")
     out += ["", "Categories, retention and sources", "---------------------------------"]
     for category in parts["categories"]:
-        sources = "; ".join(register.sources[key] for key in category.sources)
+        sources = " ".join(register.sources[key] for key in category.sources)
         out += [
             f"* {category.name} ({category.key}): {category.description}",
             f"  Kept: {category.retention}",
@@ -103,11 +107,13 @@ def summary_text(
     return "\n".join(out)
 
 
-def summary_json(register: ProcessingActivities, records: dict[str, dict[str, int]]) -> bytes:
-    found = {category for counts in records.values() for category in counts}
+def summary_json(
+    register: ProcessingActivities, records: dict[str, dict[str, int]], found: set[str]
+) -> bytes:
     parts = _relevant(register, found)
     document = {
         "records": records,
+        "pii_categories": sorted(found),
         "controller": register.controller.model_dump(),
         "purposes": [p.model_dump() for p in parts["purposes"]],
         "legal_bases": [b.model_dump() for b in parts["legal_bases"]],

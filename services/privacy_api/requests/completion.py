@@ -72,10 +72,11 @@ def _build(
             received_at=request.received_at,
             generated_at=now,
             records=stats.records,
+            found=stats.pii_categories,
         )
         return [
             ("summary.txt", text.encode()),
-            ("summary.json", summary_json(register(), stats.records)),
+            ("summary.json", summary_json(register(), stats.records, stats.pii_categories)),
         ]
 
     stats = build_zip(

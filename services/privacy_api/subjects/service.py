@@ -13,10 +13,11 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.errors import ValidationFailed
-from libs.common.pii import retained_fields
+from libs.common.pii import export_meta, retained_fields
 from services.privacy_api.consents import service as consents
 from services.privacy_api.consents.schemas import ConsentDecision
 from services.privacy_api.models import (
+    Base,
     ConsentPurpose,
     ConsentSource,
     Objection,
@@ -40,9 +41,15 @@ def keys_for(subject: Subject, blind_index_key: str) -> SubjectKeys:
 
 
 async def export_lines(session: AsyncSession, keys: SubjectKeys) -> AsyncIterator[bytes]:
-    """NDJSON lines ``{"category", "table", "record"}`` of everything privacy holds."""
+    """NDJSON lines ``{"category", "table", "record"}`` of everything privacy holds, each
+    table's preceded by its ``export_meta`` line, as the other services write them."""
+    previous: str | None = None
     async for category, table, record in repository.stream_records(session, keys):
-        yield orjson.dumps({"category": category, "table": table, "record": record}) + b"\n"
+        line = orjson.dumps({"category": category, "table": table, "record": record}) + b"\n"
+        if table != previous:
+            line = export_meta(Base.metadata.tables[table]) + line
+            previous = table
+        yield line
 
 
 async def _once(
