@@ -15,6 +15,7 @@ from services.identity_api.models import (
     Base,
     RequestLog,
     SecurityEvent,
+    StaffAccessLog,
     StaffRole,
 )
 from services.identity_api.staff.service import create_staff
@@ -61,7 +62,9 @@ async def populated(identity: Identity) -> tuple[dict[str, Any], dict[str, str],
 
 
 def lines(body: bytes) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in body.splitlines() if line]
+    """The exported records (a table's description line carries no ``record``)."""
+    parsed = [orjson.loads(line) for line in body.splitlines() if line]
+    return [line for line in parsed if "record" in line]
 
 
 def test_every_table_with_personal_data_is_covered_by_the_subject_api() -> None:
@@ -334,6 +337,82 @@ async def test_erase_keeps_the_staff_access_log_for_accountability(identity: Ide
     kept = {(k["table"], k["field"]) for k in response.json()["kept"]}
     assert ("staff_access_log", "account_id") in kept
     assert ("staff_access_log", "staff_id") in kept
+
+
+async def support_login(identity: Identity) -> dict[str, str]:
+    email = f"support-{uuid.uuid4().hex[:6]}@parcelpro.nl"
+    async with identity.database.session() as session:
+        await create_staff(
+            session,
+            identity.app.state.identity_runtime.passwords,
+            email=email,
+            role=StaffRole.SUPPORT,
+            password=PASSWORD,
+            name=None,
+            now=identity.clock.now(),
+        )
+        await session.commit()
+    return bearer((await identity.login(email, PASSWORD))["access_token"])
+
+
+async def test_staff_searches_that_found_nobody_are_the_searched_addresses_data(
+    identity: Identity,
+) -> None:
+    staff = await support_login(identity)
+    for email, reason in (
+        ("Jan.Jansen@Example.nl", "caller says a parcel for him went missing"),
+        ("piet@example.nl", "ticket 9: who is this?"),
+    ):
+        response = await identity.client.get(
+            "/v1/staff/accounts", params={"email": email, "reason": reason}, headers=staff
+        )
+        assert response.json()["data"] == []
+    service = await service_headers(identity)
+    jan = {"email": "jan.jansen@example.nl"}
+    export = await identity.client.post(
+        "/internal/v1/subjects/export",
+        json={"subject": jan, "request_id": "pr-s1"},
+        headers=service,
+    )
+    [search] = lines(export.content)
+    assert (search["category"], search["table"]) == ("staff_access", "staff_access_log")
+    record = search["record"]
+    assert record["action"] == "account.search"
+    assert record["query"] == "email=jan.jansen@example.nl"
+    assert record["account_id"] is None
+    assert record["fields"] == []
+    assert record["reason"] == "caller says a parcel for him went missing"
+    assert "piet" not in export.text
+
+    erase = await identity.client.post(
+        "/internal/v1/subjects/erase", json={"subject": jan, "request_id": "pr-s2"}, headers=service
+    )
+    result = erase.json()
+    assert result["erased"] == {"staff_access_log": 1}
+    kept = {(k["table"], k["field"]) for k in result["kept"]}
+    assert {("staff_access_log", "staff_id"), ("staff_access_log", "reason")} <= kept
+    async with identity.database.session() as session:
+        rows = (
+            await session.execute(
+                select(StaffAccessLog.query, StaffAccessLog.reason).order_by(StaffAccessLog.id)
+            )
+        ).all()
+    # Who searched, when and why is kept for accountability; what was searched is gone.
+    assert rows[0] == (None, "caller says a parcel for him went missing")
+    assert rows[1].query is not None
+    assert rows[1].query.startswith("email_index=")
+    again = await identity.client.post(
+        "/internal/v1/subjects/export",
+        json={"subject": jan, "request_id": "pr-s3"},
+        headers=service,
+    )
+    assert again.content == b""
+    piet = await identity.client.post(
+        "/internal/v1/subjects/export",
+        json={"subject": {"email": "piet@example.nl"}, "request_id": "pr-s4"},
+        headers=service,
+    )
+    assert [line["record"]["reason"] for line in lines(piet.content)] == ["ticket 9: who is this?"]
 
 
 async def test_erase_of_an_unknown_subject_changes_nothing(identity: Identity) -> None:

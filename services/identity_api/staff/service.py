@@ -24,6 +24,7 @@ from services.identity_api.auth.service import Context, check_password
 from services.identity_api.models import StaffAccessLog, StaffRole, StaffUser
 from services.identity_api.passwords.hashing import PasswordHasher
 from services.identity_api.staff import repository
+from services.identity_api.subjects.blind_index import email_search
 
 ACCOUNT_FIELDS = sorted(AccountStaffRead.model_fields)
 
@@ -154,10 +155,12 @@ async def search_accounts(
     found, next_cursor = await accounts.find(
         session, params, email=email, debtor_number=debtor_number
     )
+    # The address is logged as its blind index: a search that finds nobody names a person we
+    # may hold nothing else about, and a privacy request for the address still finds it (0108).
     query = " ".join(
         part
         for part in (
-            f"email={email}" if email else "",
+            email_search(ctx.runtime.hash_key, email) if email else "",
             f"debtor_number={debtor_number}" if debtor_number else "",
         )
         if part

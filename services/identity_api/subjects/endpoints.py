@@ -44,7 +44,13 @@ async def export_subject(
 ) -> StreamingResponse:
     sessionmaker = request.app.state.database.sessionmaker
     return ndjson_response(
-        service.export(sessionmaker, runtime.cipher, body.subject, categories=body.scope)
+        service.export(
+            sessionmaker,
+            runtime.cipher,
+            body.subject,
+            hash_key=runtime.hash_key,
+            categories=body.scope,
+        )
     )
 
 

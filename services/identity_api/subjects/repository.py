@@ -152,3 +152,36 @@ async def store_result(
     except IntegrityError:
         return False
     return True
+
+
+STAFF_SEARCHES = SubjectTable(StaffAccessLog, "staff_access")
+"""Staff searches for the subject's address that found no account (decision 0108)."""
+
+
+def _searches(search: str) -> ColumnElement[bool]:
+    """Staff searches for an address that found no account (``query`` as ``email_search``
+    wrote it, alone or before the debtor number). A search that found an account is that
+    account's entry and goes with it."""
+    return StaffAccessLog.account_id.is_(None) & or_(
+        StaffAccessLog.query == search, StaffAccessLog.query.startswith(f"{search} ")
+    )
+
+
+async def stream_searches(
+    session: AsyncSession, search: str, batch: int = 2000
+) -> AsyncIterator[Sequence[Any]]:
+    statement = (
+        select(StaffAccessLog.__table__).where(_searches(search)).order_by(StaffAccessLog.id)
+    )
+    async for rows in stream_batches(await session.connection(), statement, batch):
+        yield rows
+
+
+async def erase_searches(session: AsyncSession, search: str, values: dict[str, Any]) -> int:
+    result = await session.execute(
+        update(StaffAccessLog)
+        .where(_searches(search))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import orjson
@@ -32,6 +33,7 @@ from services.identity_api.accounts.service import apply_changes, iban_context
 from services.identity_api.auth.service import Context
 from services.identity_api.models import Account
 from services.identity_api.subjects import repository
+from services.identity_api.subjects.blind_index import email_search
 from services.identity_api.subjects.repository import SUBJECT_TABLES, SubjectTable
 from services.identity_api.subjects.schemas import (
     Basis,
@@ -65,27 +67,43 @@ def _account_line(
     return orjson.dumps(line) + b"\n"
 
 
+def _searched(row: Any, search: str, email: str) -> SimpleNamespace:
+    """A staff search for the subject's address as the subject reads it: the address they
+    gave in place of its blind index (``search``, where the query starts)."""
+    fields = dict(row._mapping)
+    fields["query"] = f"email={email}{str(fields['query'])[len(search) :]}"
+    return SimpleNamespace(**fields)
+
+
 async def export(
     sessionmaker: async_sessionmaker[AsyncSession],
     cipher: FieldCipher,
     subject: Subject,
     *,
+    hash_key: bytes,
     categories: frozenset[str] | None = None,
 ) -> AsyncIterator[bytes]:
     """NDJSON, produced in blocks of lines while the response streams; with ``categories``,
     only the data of those categories (``libs.common.pii.in_scope``)."""
     async with sessionmaker() as session:
         ids = await _ids(session, subject)
-        if not ids:
-            return
         for entry in SUBJECT_TABLES:
-            if not in_scope(entry.table, categories):
+            if not ids or not in_scope(entry.table, categories):
                 continue
             async for rows in repository.stream_rows(session, entry, ids):
                 if entry.model is Account:
                     yield b"".join(_account_line(cipher, entry, row, categories) for row in rows)
                 else:
                     yield export_lines(entry.category, entry.table, rows, categories=categories)
+        searches = repository.STAFF_SEARCHES
+        if subject.email is not None and in_scope(searches.table, categories):
+            # Searches for the address that found no account are the subject's too (0108).
+            search = email_search(hash_key, subject.email)
+            async for rows in repository.stream_searches(session, search):
+                searched = [_searched(row, search, subject.email) for row in rows]
+                yield export_lines(
+                    searches.category, searches.table, searched, categories=categories
+                )
 
 
 async def erase(
@@ -117,6 +135,18 @@ async def erase(
             if count:
                 erased[entry.table.name] = count
         ctx.runtime.api_key_cache.clear()
+    if subject.email is not None:
+        staff_access = repository.STAFF_SEARCHES.table
+        search = email_search(ctx.runtime.hash_key, subject.email)
+        count = await repository.erase_searches(session, search, erasure_values(staff_access))
+        if count:
+            erased[staff_access.name] = erased.get(staff_access.name, 0) + count
+            known = {(field.table, field.field) for field in kept}
+            kept += [
+                KeptField(**field.as_dict())
+                for field in retained_fields(staff_access)
+                if (field.table, field.column) not in known
+            ]
     result = EraseResult(service=SERVICE, erased=erased, kept=kept)
     return await _remember(session, request_id, "erase", result)
 
