@@ -17,6 +17,7 @@ from services.privacy_api.models import (
     Base,
     Consent,
     ConsentEvent,
+    MailOutbox,
     Objection,
     PrivacyRequest,
     RequestLog,
@@ -42,6 +43,8 @@ class SubjectKeys:
 
 
 def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
+    if table is _table(MailOutbox):
+        return _mails_match(keys)
     conditions: list[ColumnElement[bool]] = []
     if keys.account_id is not None and "account_id" in table.c:
         conditions.append(table.c.account_id == keys.account_id)
@@ -58,9 +61,19 @@ def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
     return condition
 
 
+def _mails_match(keys: SubjectKeys) -> ColumnElement[bool]:
+    """Mail about the subject's own requests (the correspondence with them); a disclosure's
+    notice to the officer is not theirs (``_match`` leaves disclosures out)."""
+    requests = _table(PrivacyRequest)
+    return _table(MailOutbox).c.privacy_request_id.in_(
+        select(requests.c.id).where(_match(requests, keys))
+    )
+
+
 # (table, category) of every table a subject export reads, in the order of the export.
 EXPORTED: tuple[tuple[Table, str], ...] = (
     (_table(PrivacyRequest), "privacy_request"),
+    (_table(MailOutbox), "privacy_request"),
     (_table(Objection), "privacy_request"),
     (_table(SubjectRestriction), "privacy_request"),
     (_table(Consent), "consent"),
@@ -97,6 +110,7 @@ ANONYMISED: tuple[Table, ...] = (
 DELETED: tuple[Table, ...] = (_table(Consent), _table(RequestLog))
 RETAINING: tuple[Table, ...] = (
     _table(PrivacyRequest),
+    _table(MailOutbox),
     _table(Objection),
     _table(SubjectRestriction),
 )
