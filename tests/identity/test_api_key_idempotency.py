@@ -37,28 +37,47 @@ async def stored_answers(identity: Identity) -> list[IdempotencyKey]:
         return list((await session.scalars(select(IdempotencyKey))).all())
 
 
-async def test_retry_with_the_same_key_creates_no_second_key_and_answers_without_the_secret(
+async def test_retry_with_the_same_key_creates_no_second_key_and_points_at_the_first(
     identity: Identity,
 ) -> None:
     _, headers = await identity.user()
     first = await create(identity, headers, "plugin-install-1")
     assert first.status_code == 201
     assert first.json()["key"].startswith("pp_live_")
-    assert "idempotent-replayed" not in first.headers
 
     # Same JSON in another key order: the same request.
     retry = await create(identity, headers, "plugin-install-1", dict(reversed(BODY.items())))
 
-    assert retry.status_code == 201
-    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.status_code == 409
+    problem = retry.json()
+    assert problem["type"].endswith("/replay-unavailable")
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+    assert first.headers["location"] in problem["detail"]
+    assert "revoke" in problem["detail"]
     assert retry.headers["location"] == first.headers["location"]
-    assert retry.json() == {**first.json(), "key": None}
+    # Not "still in flight": nothing to wait for.
+    assert "retry-after" not in retry.headers
     assert first.json()["key"] not in retry.text
     [only] = await listed(identity, headers)
     assert only["id"] == first.json()["id"]
-    # The key of the first answer works; the replay pointed at that same key.
-    me = await identity.client.get("/v1/accounts/me", headers=bearer(first.json()["key"]))
-    assert me.status_code == 403
+
+
+async def test_a_client_that_lost_the_first_answer_revokes_it_and_creates_anew(
+    identity: Identity,
+) -> None:
+    _, headers = await identity.user()
+    await create(identity, headers, "plugin-install-7")
+    retry = await create(identity, headers, "plugin-install-7")
+
+    revoked = await identity.client.delete(retry.headers["location"], headers=headers)
+    fresh = await create(identity, headers, "plugin-install-8")
+
+    assert revoked.status_code == 204
+    assert fresh.status_code == 201
+    active = {key["id"]: key["revoked_at"] is None for key in await listed(identity, headers)}
+    assert active == {retry.headers["location"].rsplit("/", 1)[-1]: False, fresh.json()["id"]: True}
+    me = await identity.client.get("/v1/accounts/me", headers=bearer(fresh.json()["key"]))
+    assert me.status_code == 403  # authenticated: an API key may not manage the account
 
 
 async def test_stored_answer_holds_no_secret(identity: Identity) -> None:

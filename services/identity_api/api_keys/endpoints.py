@@ -42,11 +42,11 @@ IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 CREATE_DESCRIPTION = (
     "The key is in this response only; Parcel Pro stores a hash of it. Needs a login (an API "
     "key cannot create keys).\n\n"
-    "Safe to retry with an `Idempotency-Key`: a repeat answers `201` with the same key's id, "
-    "metadata and `Location`, `Idempotent-Replayed: true` and `key: null`, and creates no "
-    "second key. The secret is shown only in the first answer, because it is never stored, "
-    "not even for a replay: if that answer was lost, revoke the key at `Location` and create a "
-    "new one with a new `Idempotency-Key`."
+    "Send an `Idempotency-Key` to make a retry create no second key. Since the secret is "
+    "never stored, not even for a replay, a repeat of a create that succeeded does not answer "
+    "`201` again but `409` (`replay-unavailable`, no `Retry-After`) with the created key's "
+    "`Location`: if the first answer was lost, revoke that key and create a new one with a new "
+    "`Idempotency-Key`. A `409` with `Retry-After` means the first request is still running."
 )
 
 
@@ -76,7 +76,7 @@ def _account_id(principal: Principal) -> uuid.UUID:
     description=CREATE_DESCRIPTION,
     responses={
         201: {
-            "description": "The key, its secret shown this once (`key: null` in a replay).",
+            "description": "The key, shown this once.",
             "links": {
                 "GetApiKey": operation_link(
                     "GET",
@@ -109,21 +109,16 @@ async def create_api_key(
         request, session, scope=str(account_id), key=idempotency_key, now=ctx.now
     ) as claim:
         if claim.replay is not None:
-            return claim.replay
+            raise service.ReplayUnavailable(claim.replay.headers["location"])
         row, key = await service.create(session, ctx, account_id, body)
-        created = ApiKeyCreated(**_read(row).model_dump(), key=key)
+        read = _read(row)
         location = f"{router.prefix}/{row.id}"
-        # Decision 0107: the secret is stored only as a hash, so the replayable answer is the
-        # first one without it; only this answer carries it.
-        await claim.complete(
-            status.HTTP_201_CREATED,
-            created.model_copy(update={"key": None}),
-            resource_id=row.id,
-            location=location,
-        )
+        # Decision 0107: the secret is stored only as a keyed hash, so what is kept of this
+        # answer is the key without it, and only this answer carries it.
+        await claim.complete(status.HTTP_201_CREATED, read, resource_id=row.id, location=location)
     return json_response(
         status.HTTP_201_CREATED,
-        created,
+        ApiKeyCreated(**read.model_dump(), key=key),
         headers={"Location": location, "Cache-Control": "no-store"},
     )
 

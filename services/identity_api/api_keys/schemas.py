@@ -63,11 +63,8 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
-    key: str | None = Field(
-        description="The API key. Shown only now: store it in your webshop's settings. "
-        "`null` only in a replay of the same `Idempotency-Key` (`Idempotent-Replayed: true`): "
-        "the secret is stored only as a hash, so no later answer can show it; if the first "
-        "answer was lost, revoke this key and create a new one.",
+    key: str = Field(
+        description="The API key. Shown only now: store it in your webshop's settings.",
         examples=["pp_live_3f9a1c2b7d4e_5Jq8...k2"],
     )
 

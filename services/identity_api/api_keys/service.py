@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, PrincipalKind
 from libs.common.crypto import keyed_hash
-from libs.common.errors import Conflict, NotFound
+from libs.common.errors import Conflict, FieldError, NotFound
+from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from libs.common.pagination import PageParams
 from services.identity_api.api_keys import repository
 from services.identity_api.api_keys.schemas import ApiKeyCreate, Introspection
@@ -31,6 +32,31 @@ MAX_ACTIVE_KEYS = 25
 _ALPHABET = string.ascii_letters + string.digits
 _KEY = re.compile(r"^pp_(live|test)_([a-z0-9]{12})_([A-Za-z0-9]{40})$")
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class ReplayUnavailable(Conflict):
+    """A retry under the ``Idempotency-Key`` of a create whose answer showed the key's secret:
+    stored only as a keyed hash, it is never shown again (decisions 0107, 0202)."""
+
+    slug = "replay-unavailable"
+    title = "The first answer under this Idempotency-Key can no longer be given"
+
+    def __init__(self, location: str) -> None:
+        super().__init__(
+            f"This Idempotency-Key already created the API key {location}. Its secret was shown "
+            "only in that first answer and is not stored, so it cannot be shown again: if that "
+            f"answer was lost, revoke the key (DELETE {location}) and create a new one with a "
+            "new Idempotency-Key.",
+            errors=[
+                FieldError(
+                    field=IDEMPOTENCY_HEADER,
+                    location="header",
+                    message="already created an API key, whose secret is shown only once",
+                    type="replay_unavailable",
+                )
+            ],
+            headers={"Location": location},
+        )
 
 
 def _new_key(mode: ApiKeyMode) -> tuple[str, str]:
