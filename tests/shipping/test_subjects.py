@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -16,12 +17,14 @@ from services.shipping_api.models import (
     SubjectRestriction,
     SupportAccess,
     SupportNote,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from services.shipping_api.notifications.outbox import MailState
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_carriers import carrier_event, push_event
 from tests.support.shipping_factories import shipment_body
+from tests.support.shipping_receiver import Receiver
 from tests.support.tokens import bearer
 
 JAN = {"email": "Jan.Jansen@EXAMPLE.nl"}
@@ -417,6 +420,62 @@ async def test_restriction_flags_existing_and_future_shipments(shipping: Shippin
     )
     bulk_id = bulk.json()["results"][0]["shipment"]["id"]
     assert (await shipping.stored(bulk_id)).is_restricted is True
+
+
+async def test_restriction_rewrites_webhook_bodies_queued_before_it(
+    shipping: Shipping, receiver: Receiver
+) -> None:
+    hook = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": receiver.url, "events": ["shipment.handed_to_carrier"]},
+        headers=shipping.headers,
+    )
+    assert hook.status_code == 201
+    jan, piet = await two_recipients(shipping)
+    for shipment in (jan, piet):
+        code = shipment["tracking_code"]
+        await push_event(shipping.client, "postnl", carrier_event(code, "handed_to_carrier", code))
+    receiver.answer(503, 503)  # both first attempts fail: the retries come after the restriction
+    dispatcher = shipping.app.state.webhook_dispatcher
+    dispatcher.batch_size = 1  # one at a time: the test's database is one connection
+    for _ in range(2):
+        assert await dispatcher.run_once(shipping.clock.now()) == 1
+    answer = (
+        await call(
+            shipping,
+            "restrict",
+            {"subject": JAN, "request_id": "r-6", "restricted": True, "basis": "restriction"},
+        )
+    ).json()
+    assert answer["restricted"]["webhook_deliveries"] == 1
+
+    shipping.clock.advance(timedelta(minutes=5))
+    for _ in range(2):
+        assert await dispatcher.run_once(shipping.clock.now()) == 1
+    retried = {
+        body["data"]["shipment"]["id"]: body["data"]
+        for body in (orjson.loads(r.body) for r in (await receiver.wait_for(4))[2:])
+    }
+    restricted = retried[jan["id"]]
+    assert restricted["shipment"]["reference"] is None
+    assert restricted["shipment"]["tracking_code"] == jan["tracking_code"]
+    assert restricted["event"]["city"] is None
+    assert restricted["event"]["description"] != "Scanned"
+    assert restricted["event"]["status"] == "handed_to_carrier"
+    untouched = retried[piet["id"]]
+    assert untouched["shipment"]["reference"] == piet["reference"]
+    assert (untouched["event"]["city"], untouched["event"]["description"]) == (
+        "Nieuwegein",
+        "Scanned",
+    )
+    async with shipping.session() as session:
+        stored = await session.scalar(
+            select(WebhookDelivery.payload).where(
+                WebhookDelivery.shipment_id == uuid.UUID(jan["id"])
+            )
+        )
+    assert stored is not None
+    assert stored["data"] == restricted
 
 
 async def test_lifting_only_undoes_the_same_basis(shipping: Shipping) -> None:

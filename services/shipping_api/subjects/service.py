@@ -53,6 +53,7 @@ from services.shipping_api.subjects.schemas import (
     RestrictionBasis,
     Subject,
 )
+from services.shipping_api.webhooks.outbox import shipment_event_data
 
 BATCH = 500
 
@@ -347,7 +348,64 @@ async def restrict_subject(
             changed += 1
     await session.flush()
     shipments = await _refresh_flags(session, keys)
-    return RestrictAnswer(restricted={"shipments": shipments, "subject_restrictions": changed})
+    restricted_counts = {"shipments": shipments, "subject_restrictions": changed}
+    if restricted:
+        deliveries = await _restrict_webhook_payloads(session, keys)
+        if deliveries:
+            restricted_counts["webhook_deliveries"] = deliveries
+    return RestrictAnswer(restricted=restricted_counts)
+
+
+def _restricted_payload(payload: Any) -> Any:
+    """A shipment event's webhook body in the restricted form (decision 0206); anything else
+    as it is."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    shipment = data.get("shipment") if isinstance(data, dict) else None
+    event = data.get("event") if isinstance(data, dict) else None
+    if not isinstance(shipment, dict) or not isinstance(event, dict):
+        return payload
+    restricted = shipment_event_data(
+        shipment_id=uuid.UUID(shipment["id"]),
+        tracking_code=shipment["tracking_code"],
+        reference=None,
+        carrier=shipment["carrier"],
+        service=shipment["service"],
+        mode=shipment["mode"],
+        status=event["status"],
+        occurred_at=datetime.fromisoformat(event["occurred_at"]),
+        city=None,
+        description=event["description"],
+        is_restricted=True,
+    )
+    return {**payload, "data": restricted}
+
+
+async def _restrict_webhook_payloads(session: AsyncSession, keys: SubjectKeys) -> int:
+    """Rewrite the stored webhook bodies of the subject's restricted shipments to the restricted
+    form, in the restriction's transaction. A retry, and a redelivery of one already sent, send
+    the stored body again: queued before the restriction, it would still carry the reference,
+    the recipient's city and the carrier's text (AVG art. 18(2): after a restriction, storage
+    only)."""
+    rows = (
+        await session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.payload)
+            .join(Shipment, Shipment.id == WebhookDelivery.shipment_id)
+            .where(keys.shipments(), Shipment.is_restricted.is_(True))
+        )
+    ).all()
+    changed = 0
+    for delivery_id, payload in rows:
+        restricted = _restricted_payload(payload)
+        if restricted == payload:
+            continue
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(payload=restricted)
+            .execution_options(synchronize_session=False)
+        )
+        changed += 1
+    return changed
 
 
 async def _refresh_flags(session: AsyncSession, keys: SubjectKeys) -> int:
