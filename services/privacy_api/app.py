@@ -13,12 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Overrides, ServiceDefinition, build_app
 from libs.common.http import ServiceCaller
+from libs.common.idempotency import IdempotencyStore
 from libs.common.metrics import DatabaseGauge, outbox_gauges
 from services.privacy_api.audit.endpoints import router as audit_router
 from services.privacy_api.consents.endpoints import router as consents_router
 from services.privacy_api.disclosures.endpoints import router as disclosures_router
 from services.privacy_api.incidents.endpoints import router as incidents_router
-from services.privacy_api.models import MailOutbox, PrivacyTask, RequestLog, TaskStatus
+from services.privacy_api.models import (
+    IdempotencyKey,
+    MailOutbox,
+    PrivacyTask,
+    RequestLog,
+    TaskStatus,
+)
 from services.privacy_api.register.endpoints import router as register_router
 from services.privacy_api.requests.endpoints import router as requests_router
 from services.privacy_api.settings import PrivacySettings
@@ -112,6 +119,13 @@ async def shipping_caller(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+@contextlib.asynccontextmanager
+async def idempotency_store(app: FastAPI) -> AsyncIterator[None]:
+    """The keys of creates sent with ``Idempotency-Key`` (decision 0202); kept 24 hours."""
+    app.state.idempotency = IdempotencyStore(IdempotencyKey)
+    yield
+
+
 def create_app(
     settings: PrivacySettings | None = None, overrides: Overrides | None = None
 ) -> FastAPI:
@@ -133,7 +147,7 @@ def create_app(
         request_log_model=RequestLog,
         migrations_dir=MIGRATIONS_DIR,
         openapi_tags=TAGS,
-        lifespans=[shipping_caller, worker_lifespan],
+        lifespans=[shipping_caller, idempotency_store, worker_lifespan],
         database_gauges=DATABASE_GAUGES,
     )
     return build_app(definition, overrides)

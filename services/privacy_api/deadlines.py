@@ -1,7 +1,7 @@
 """The deadlines run (a CronJob, and partly the worker): overdue requests and incidents are
-flagged and summarised to the privacy officer; expired exports and old mail are deleted;
-unverified requests are closed; closed requests lose their contact details after the
-proof-of-handling period."""
+flagged and summarised to the privacy officer; expired exports, old mail and expired
+idempotency keys are deleted; unverified requests are closed; closed requests lose their
+contact details after the proof-of-handling period."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datetime import timedelta
 
 import structlog
 
+from libs.common.idempotency import purge_expired_keys
 from libs.common.mail import OutgoingMail
 from services.privacy_api.context import Collaborators
 from services.privacy_api.incidents import repository as incidents
-from services.privacy_api.models import Incident, PrivacyRequest
+from services.privacy_api.models import IdempotencyKey, Incident, PrivacyRequest
 from services.privacy_api.outbox import service as outbox
 from services.privacy_api.requests import repository as requests
 
@@ -31,6 +32,7 @@ class DeadlineReport:
     unverified_closed: int = 0
     requests_anonymised: int = 0
     mail_purged: int = 0
+    idempotency_keys_purged: int = 0
 
 
 async def purge_expired_exports(app: Collaborators) -> int:
@@ -52,6 +54,11 @@ async def purge_expired_exports(app: Collaborators) -> int:
 async def purge_sent_mail(app: Collaborators) -> int:
     cutoff = app.now() - timedelta(days=app.settings.outbox_retention_days)
     return await outbox.purge_sent(app.database.sessionmaker, before=cutoff)
+
+
+async def purge_expired_idempotency_keys(app: Collaborators) -> int:
+    """Stored answers of creates go after 24 hours (decision 0202): they copy personal data."""
+    return await purge_expired_keys(app.database.sessionmaker, IdempotencyKey, now=app.now())
 
 
 def _summary(report: DeadlineReport) -> str:
@@ -104,6 +111,7 @@ async def run_deadlines(app: Collaborators) -> DeadlineReport:
             )
     report.exports_purged = await purge_expired_exports(app)
     report.mail_purged = await purge_sent_mail(app)
+    report.idempotency_keys_purged = await purge_expired_idempotency_keys(app)
     log.info(
         "deadlines_run",
         overdue_requests=len(report.overdue_requests),
@@ -111,5 +119,6 @@ async def run_deadlines(app: Collaborators) -> DeadlineReport:
         exports_purged=report.exports_purged,
         unverified_closed=report.unverified_closed,
         requests_anonymised=report.requests_anonymised,
+        idempotency_keys_purged=report.idempotency_keys_purged,
     )
     return report

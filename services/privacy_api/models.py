@@ -26,6 +26,7 @@ from libs.common.db import (
     new_metadata,
     utcnow,
 )
+from libs.common.idempotency import IdempotencyKeyMixin
 from libs.common.pii import Erasure, PiiCategory, pii
 from libs.common.request_log import RequestLogMixin
 
@@ -95,6 +96,25 @@ class RequestLog(RequestLogMixin, Base):
     """Requests of authenticated account holders to this service (privacy statement: Logs)."""
 
     __tablename__ = "request_log"
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    """Stored first responses of creates sent with an ``Idempotency-Key`` (decision 0202)."""
+
+    __tablename__ = "idempotency_keys"
+
+    # A privacy request's answer names its subject (e-mail, phone, message); incident and
+    # disclosure answers are the officer's registers, kept 24 hours here like the rest.
+    response_pii_category = PiiCategory.PRIVACY_REQUEST
+
+
+def account_scope(account_id: uuid.UUID) -> str:
+    """Whose keys: an account holder's; the prefix keeps them apart from a staff user's."""
+    return f"account:{account_id}"
+
+
+def staff_scope(staff_id: str) -> str:
+    return f"staff:{staff_id}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.idempotency import IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
@@ -20,6 +21,7 @@ from services.privacy_api.disclosures.schemas import (
     DisclosureDecide,
     DisclosureRead,
 )
+from services.privacy_api.idempotency import IdempotencyDep, scope_of
 from services.privacy_api.models import DisclosureDecision
 
 router = APIRouter(prefix="/v1/privacy/disclosures", tags=["disclosures"])
@@ -44,20 +46,32 @@ CREATED_LINKS = {
     summary="Register an authority's request for personal data",
     responses={
         201: {"description": "The disclosure.", "links": CREATED_LINKS},
-        **problem_responses(401, 403, 422),
+        **problem_responses(401, 403, 409, 422),
     },
 )
 async def create_disclosure(
     body: DisclosureCreate,
+    request: Request,
     officer: OfficerDep,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
-    response: Response,
-) -> DisclosureRead:
-    disclosure = await service.create(session, officer, body, now=app.now(), caller=caller)
-    response.headers["Location"] = f"{router.prefix}/{disclosure.id}"
-    return service.to_read(disclosure, None)
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    now = app.now()
+    async with idempotency.guard(
+        request, session, scope=scope_of(officer), key=idempotency_key, now=now
+    ) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        disclosure = await service.create(session, officer, body, now=now, caller=caller)
+        return await claim.complete(
+            201,
+            service.to_read(disclosure, None),
+            resource_id=disclosure.id,
+            location=f"{router.prefix}/{disclosure.id}",
+        )
 
 
 @router.get(

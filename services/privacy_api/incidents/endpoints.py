@@ -5,14 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
+from libs.common.idempotency import IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
+from services.privacy_api.idempotency import IdempotencyDep, scope_of
 from services.privacy_api.incidents import repository, service
 from services.privacy_api.incidents.schemas import IncidentCreate, IncidentRead, IncidentUpdate
 
@@ -35,21 +37,32 @@ CREATED_LINKS = {
     summary="Register a personal data breach",
     responses={
         201: {"description": "The breach.", "links": CREATED_LINKS},
-        **problem_responses(401, 403, 422),
+        **problem_responses(401, 403, 409, 422),
     },
 )
 async def create_incident(
     body: IncidentCreate,
+    request: Request,
     officer: OfficerDep,
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
-    response: Response,
-) -> IncidentRead:
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
     now = app.now()
-    incident = await service.create(session, officer, body, now=now, caller=caller)
-    response.headers["Location"] = f"{router.prefix}/{incident.id}"
-    return service.to_read(incident, now)
+    async with idempotency.guard(
+        request, session, scope=scope_of(officer), key=idempotency_key, now=now
+    ) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        incident = await service.create(session, officer, body, now=now, caller=caller)
+        return await claim.complete(
+            201,
+            service.to_read(incident, now),
+            resource_id=incident.id,
+            location=f"{router.prefix}/{incident.id}",
+        )
 
 
 @router.get(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse
 
 from libs.common.auth import Principal, PrincipalDep
 from libs.common.db import SessionDep
-from libs.common.errors import Unauthorized, problem_responses
+from libs.common.errors import Unauthorized, ValidationFailed, problem_responses
+from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
+from libs.common.idempotency import IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
@@ -21,6 +23,7 @@ from services.privacy_api.context import (
     PublicPrincipalDep,
     WakeWorkerDep,
 )
+from services.privacy_api.idempotency import IdempotencyDep, scope_of
 from services.privacy_api.models import RequestStatus, RequestType
 from services.privacy_api.requests import repository, service
 from services.privacy_api.requests.schemas import (
@@ -87,25 +90,48 @@ async def request_token(token: RequestToken = None) -> str:
     summary="Make a privacy request (view, correct, restrict, erase, object, take along)",
     description="Logged in: verified at once, your account is the subject. Without an account: "
     "a 6-digit code is mailed to `email` (valid 30 minutes, 5 tries); the answer is the same "
-    "whether or not we hold data about that address.",
+    "whether or not we hold data about that address. `Idempotency-Key` is honoured when logged "
+    "in and refused (`422`) without an account, whose answer carries a one-time `access_token` "
+    "that is never stored readable (decision 0303).",
     responses={
         201: {"description": "The request.", "links": CREATED_LINKS},
-        **problem_responses(401, 403, 422, 429, 502, 503, 504),
+        **problem_responses(401, 403, 409, 422, 429, 502, 503, 504),
     },
 )
 async def create_request(
     body: PrivacyRequestCreate,
+    request: Request,
     principal: Annotated[Principal | None, Depends(requester)],
     session: SessionDep,
     app: CollaboratorsDep,
     caller: CallerDep,
-    response: Response,
+    idempotency: IdempotencyDep,
     _: WakeWorkerDep,
-) -> PrivacyRequestCreated:
-    created = await service.create(session, app, principal, body, caller)
-    response.headers["Location"] = f"/v1/privacy/requests/{created.request.id}"
-    read = service.to_read(created.request, created.tasks, app.now())
-    return PrivacyRequestCreated(**read.model_dump(), access_token=created.access_token)
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    if principal is None and idempotency_key is not None:
+        # Decision 0303: a replay would hand the one-time access token to whoever repeats the
+        # address and the key, and a key kept per address would tell who has a request.
+        raise ValidationFailed.for_field(
+            IDEMPOTENCY_HEADER,
+            "not accepted without an account: send the request once, without this header",
+            location="header",
+        )
+    # Without an account there is no key, so no scope either.
+    scope = scope_of(principal) if principal is not None else ""
+    async with idempotency.guard(
+        request, session, scope=scope, key=idempotency_key, now=app.now()
+    ) as claim:
+        if claim.replay is not None:
+            return claim.replay
+        created = await service.create(session, app, principal, body, caller)
+        read = service.to_read(created.request, created.tasks, app.now())
+        return await claim.complete(
+            201,
+            PrivacyRequestCreated(**read.model_dump(), access_token=created.access_token),
+            resource_id=created.request.id,
+            location=f"/v1/privacy/requests/{created.request.id}",
+        )
 
 
 @router.post(

@@ -17,6 +17,7 @@ from services.privacy_api.models import (
     Base,
     Consent,
     ConsentEvent,
+    IdempotencyKey,
     MailOutbox,
     Objection,
     PrivacyRequest,
@@ -24,6 +25,7 @@ from services.privacy_api.models import (
     RequestSource,
     SubjectCall,
     SubjectRestriction,
+    account_scope,
 )
 
 BATCH_SIZE = 1000
@@ -45,6 +47,8 @@ class SubjectKeys:
 def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
     if table is _table(MailOutbox):
         return _mails_match(keys)
+    if table is _table(IdempotencyKey):
+        return _stored_answers_match(keys)
     conditions: list[ColumnElement[bool]] = []
     if keys.account_id is not None and "account_id" in table.c:
         conditions.append(table.c.account_id == keys.account_id)
@@ -59,6 +63,19 @@ def _match(table: Table, keys: SubjectKeys) -> ColumnElement[bool]:
         # A disclosure's export is the officer's record, not a request of the subject.
         condition = condition & (table.c.source != RequestSource.DISCLOSURE.value)
     return condition
+
+
+def _stored_answers_match(keys: SubjectKeys) -> ColumnElement[bool]:
+    """Stored answers to creates (decision 0202): the account's own, and any answer naming
+    one of the subject's requests (an officer's letter entry holds its e-mail and phone)."""
+    table = _table(IdempotencyKey)
+    requests = _table(PrivacyRequest)
+    conditions: list[ColumnElement[bool]] = [
+        table.c.resource_id.in_(select(requests.c.id).where(_match(requests, keys)))
+    ]
+    if keys.account_id is not None:
+        conditions.append(table.c.scope == account_scope(keys.account_id))
+    return or_(*conditions)
 
 
 def _mails_match(keys: SubjectKeys) -> ColumnElement[bool]:
@@ -79,6 +96,7 @@ EXPORTED: tuple[tuple[Table, str], ...] = (
     (_table(Consent), "consent"),
     (_table(ConsentEvent), "consent"),
     (_table(RequestLog), "usage"),
+    (_table(IdempotencyKey), "privacy_request"),
 )
 
 
@@ -107,7 +125,7 @@ ANONYMISED: tuple[Table, ...] = (
     _table(ConsentEvent),
     _table(Objection),
 )
-DELETED: tuple[Table, ...] = (_table(Consent), _table(RequestLog))
+DELETED: tuple[Table, ...] = (_table(Consent), _table(RequestLog), _table(IdempotencyKey))
 RETAINING: tuple[Table, ...] = (
     _table(PrivacyRequest),
     _table(MailOutbox),

@@ -19,7 +19,11 @@ from fastapi import FastAPI
 
 from libs.common.db import retry_while_unavailable, uuid7
 from services.privacy_api.context import Collaborators, collaborators_of
-from services.privacy_api.deadlines import purge_expired_exports, purge_sent_mail
+from services.privacy_api.deadlines import (
+    purge_expired_exports,
+    purge_expired_idempotency_keys,
+    purge_sent_mail,
+)
 from services.privacy_api.models import (
     PrivacyRequest,
     PrivacyTask,
@@ -215,6 +219,7 @@ class Worker:
         self._maintained_at = now
         await purge_expired_exports(self.app)
         await purge_sent_mail(self.app)
+        await purge_expired_idempotency_keys(self.app)
 
     # ----------------------------------------------------------------------------------------
 
