@@ -43,7 +43,7 @@ class PrivacySettings(BaseServiceSettings):
     task_backoff_initial_seconds: float = Field(5.0, gt=0, le=3600)
     task_backoff_max_seconds: float = Field(900.0, gt=0, le=86400)
     maintenance_interval_seconds: float = Field(3600.0, gt=0, le=86400)
-    """How often the worker purges expired exports and old outbox mail."""
+    """How often the worker purges expired exports, old outbox mail and idempotency keys."""
 
     request_create_limit: str = "5/hour"
     """Per client IP, for requests without an account (each one sends an e-mail)."""
