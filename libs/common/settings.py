@@ -70,7 +70,10 @@ class BaseServiceSettings(BaseSettings):
     )
     """Peers whose ``X-Forwarded-For`` is believed (the gateway). Comma-separated CIDRs."""
 
-    request_log_retention_days: int = Field(90, ge=1, le=3650)
+    request_log_retention_days: int = Field(90, ge=1, le=90)
+    """``<SVC>_REQUEST_LOG_RETENTION_DAYS``: stored request-log entries (IP address and the rest of
+    the statement's logs) are deleted this long after the request; the register promises 90
+    days, so more is refused."""
     request_log_to_db: bool = True
     request_log_batch_size: int = Field(500, ge=1, le=10_000)
     request_log_flush_seconds: float = Field(1.0, gt=0, le=60)

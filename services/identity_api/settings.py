@@ -91,7 +91,10 @@ class IdentitySettings(BaseServiceSettings):
     mail_poll_seconds: float = Field(2.0, gt=0, le=300)
     mail_max_attempts: int = Field(25, ge=1, le=100)
 
-    fiscal_retention_years: int = Field(7, ge=1, le=20)
+    fiscal_retention_years: int = Field(7, ge=7, le=8)
+    """``IDENTITY_FISCAL_RETENTION_YEARS``: how long an erased account's invoicing data is kept.
+    The register promises "7 years after the financial year" (art. 52 AWR): fewer would break
+    the law, and more than 8 outlives the promise even for this year's invoices."""
     security_event_retention_days: int = Field(365, ge=30, le=365)
     """``IDENTITY_SECURITY_EVENT_RETENTION_DAYS``: security events (with their IP address and user
     agent) are deleted this long after they happened; the register promises one year, so more

@@ -30,8 +30,10 @@ class PrivacySettings(BaseServiceSettings):
     process of the service (API and workers) must see the same directory."""
     export_retention_days: int = Field(7, ge=1, le=90)
     """How long a finished export can be downloaded before it is deleted."""
-    request_retention_days: int = Field(730, ge=30, le=3650)
-    """How long a closed request's contact details are kept as proof of handling (Art. 5(2))."""
+    request_retention_days: int = Field(730, ge=30, le=730)
+    """``PRIVACY_REQUEST_RETENTION_DAYS``: how long a closed request's contact details are kept as
+    proof of handling (Art. 5(2)); the register promises "2 years after the request was
+    closed", so more is refused."""
     outbox_retention_days: int = Field(30, ge=1, le=365)
 
     worker_enabled: bool = True

@@ -9,7 +9,14 @@ from libs.common.settings import BaseServiceSettings
 from services.shipping_api.webhooks.secrets import SecretBox
 
 CARRIER_NAMES = ("postnl", "dhl", "dpd", "gls", "ups")
-MINIMUM_RECIPIENT_RETENTION_DAYS = 90
+# Privacy statement: recipient data is kept "gedurende een periode van ten minste 3 maanden".
+# Three calendar months last 89 to 92 days, so only 92 keeps that promise on every date.
+MINIMUM_RECIPIENT_RETENTION_DAYS = 92
+# Register: a shipment never delivered, returned or cancelled "is erased 6 months after its last
+# status change", and it keeps its recipient at least as long as a delivered one (0208). The
+# shortest six calendar months have 181 days and the purge runs daily, so 180 is the most that
+# keeps that promise on every date.
+MAXIMUM_RECIPIENT_RETENTION_DAYS = 180
 
 
 class ShippingSettings(BaseServiceSettings):
@@ -20,9 +27,10 @@ class ShippingSettings(BaseServiceSettings):
     service_name = "shipping"
     default_port = 8002
 
-    recipient_retention_days: int = Field(MINIMUM_RECIPIENT_RETENTION_DAYS, le=3650)
-    """Days recipient personal data is kept after a shipment reaches a final status."""
-    recipient_abandoned_after_days: int = Field(180, ge=MINIMUM_RECIPIENT_RETENTION_DAYS, le=3650)
+    recipient_retention_days: int = MINIMUM_RECIPIENT_RETENTION_DAYS
+    """Days recipient personal data is kept after a shipment reaches a final status (92 to 180,
+    checked below)."""
+    recipient_abandoned_after_days: int = MAXIMUM_RECIPIENT_RETENTION_DAYS
     """Days without a status change after which a shipment that never reached a final status
     counts as abandoned: its recipient data is erased then (and never before
     ``recipient_retention_days`` have passed since that change; decision 0208)."""
@@ -65,13 +73,23 @@ class ShippingSettings(BaseServiceSettings):
 
     @model_validator(mode="after")
     def _check_privacy_and_secrets(self) -> ShippingSettings:
-        # Privacy statement: recipient data is kept "gedurende een periode van ten minste
-        # 3 maanden"; a shorter setting would break that promise, so start-up refuses it.
-        if self.recipient_retention_days < MINIMUM_RECIPIENT_RETENTION_DAYS:
-            raise ValueError(
-                "SHIPPING_RECIPIENT_RETENTION_DAYS must be at least "
-                f"{MINIMUM_RECIPIENT_RETENTION_DAYS} (the privacy statement promises three months)"
-            )
+        # A setting outside what the privacy statement and the register promise would break
+        # that promise without anyone noticing, so start-up refuses it.
+        for name, days in (
+            ("SHIPPING_RECIPIENT_RETENTION_DAYS", self.recipient_retention_days),
+            ("SHIPPING_RECIPIENT_ABANDONED_AFTER_DAYS", self.recipient_abandoned_after_days),
+        ):
+            if days < MINIMUM_RECIPIENT_RETENTION_DAYS:
+                raise ValueError(
+                    f"{name} must be at least {MINIMUM_RECIPIENT_RETENTION_DAYS} (the privacy "
+                    "statement promises at least three months)"
+                )
+            if days > MAXIMUM_RECIPIENT_RETENTION_DAYS:
+                raise ValueError(
+                    f"{name} must be at most {MAXIMUM_RECIPIENT_RETENTION_DAYS} (the register "
+                    "promises that a shipment never delivered is erased six months after its "
+                    "last status change)"
+                )
         if self.purge_in_process is None:
             self.purge_in_process = self.environment == "development"
         production = self.environment == "production"

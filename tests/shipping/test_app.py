@@ -115,7 +115,7 @@ async def test_development_purges_in_process(
                 await push_event(
                     shipping.client, "postnl", carrier_event(code, status, str(uuid.uuid4()))
                 )
-            shipping.clock.advance(timedelta(days=91))
+            shipping.clock.advance(timedelta(days=93))
             for _ in range(200):
                 stored: Shipment = await shipping.stored(shipment["id"])
                 if stored.recipient_name is None:

@@ -58,8 +58,8 @@ async def purge(shipping: Shipping, batch_size: int = 1000) -> int:
 
 
 def test_retention_below_three_months_is_refused_at_start() -> None:
-    with pytest.raises(ValidationError, match="at least 90"):
-        ShippingSettings(recipient_retention_days=89, environment="test")
+    with pytest.raises(ValidationError, match="RECIPIENT_RETENTION_DAYS must be at least 92"):
+        ShippingSettings(recipient_retention_days=91, environment="test")
     assert ShippingSettings(recipient_retention_days=120, environment="test")
 
 
@@ -340,5 +340,5 @@ async def test_abandoned_shipment_keeps_its_recipient_as_long_as_a_final_one_wou
 
 
 def test_abandonment_below_three_months_is_refused() -> None:
-    with pytest.raises(ValidationError, match="recipient_abandoned_after_days"):
+    with pytest.raises(ValidationError, match="RECIPIENT_ABANDONED_AFTER_DAYS must be at least"):
         ShippingSettings(recipient_abandoned_after_days=30, environment="test")
