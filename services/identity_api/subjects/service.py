@@ -24,6 +24,7 @@ from libs.common.pii import (
     TableErasure,
     erasure_values,
     export_lines,
+    export_meta,
     export_row,
     in_scope,
     retained_fields,
@@ -92,7 +93,9 @@ async def export(
                 continue
             async for rows in repository.stream_rows(session, entry, ids):
                 if entry.model is Account:
-                    yield b"".join(_account_line(cipher, entry, row, categories) for row in rows)
+                    yield export_meta(entry.table, categories) + b"".join(
+                        _account_line(cipher, entry, row, categories) for row in rows
+                    )
                 else:
                     yield export_lines(entry.category, entry.table, rows, categories=categories)
         searches = repository.STAFF_SEARCHES
