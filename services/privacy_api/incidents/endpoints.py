@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import IdempotencyKeyHeader
+from libs.common.idempotency import StaffIdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
@@ -48,7 +48,7 @@ async def create_incident(
     app: CollaboratorsDep,
     caller: CallerDep,
     idempotency: IdempotencyDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: StaffIdempotencyKeyHeader = None,
 ) -> Response:
     now = app.now()
     async with idempotency.guard(
