@@ -226,7 +226,8 @@ class ShipmentEvent(UUIDPrimaryKey, Base):
     """The carrier's id of the event: a replayed push is recognised and ignored."""
 
     __table_args__ = (
-        Index("ix_shipment_events_shipment_id_occurred_at", "shipment_id", "occurred_at"),
+        # A shipment's events are paged by (occurred_at, id): read in index order, no sort.
+        Index("ix_shipment_events_shipment_id_occurred_at_id", "shipment_id", "occurred_at", "id"),
         UniqueConstraint("carrier", "carrier_event_id"),
     )
 

@@ -6,11 +6,13 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from libs.common.auth import Role
-from libs.common.pagination import encode_cursor
+from libs.common.pagination import PageParams, encode_cursor
 from services.shipping_api.models import SupportAccess
+from services.shipping_api.shipments.events import page_events
 from tests.shipping.conftest import Shipping
 from tests.support.shipping_carriers import carrier_event, push_event
 
@@ -146,3 +148,47 @@ async def test_an_event_reported_late_takes_its_place_when_paging(shipping: Ship
     moments = [e["occurred_at"] for e in first["data"] + rest.json()["data"]]
     assert moments[1:] == ["2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z", "2026-11-25T12:00:00Z"]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_a_page_of_events_is_read_in_index_order_without_a_sort(shipping: Shipping) -> None:
+    """The keyset (occurred_at, id) is the index's order after shipment_id, so a page of a long
+    history reads just its rows: no sort of the shipment's whole history, no reading past the
+    events before the cursor."""
+    body = await delivered_shipment(shipping)
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM shipment_events" in statement and "ORDER BY" in statement:
+            statements.append((statement, parameters))
+
+    async with shipping.session() as session:
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            first, cursor = await page_events(session, uuid.UUID(body["id"]), PageParams(limit=2))
+            await page_events(session, uuid.UUID(body["id"]), PageParams(limit=2, cursor=cursor))
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+        assert len(first) == 2
+        assert len(statements) == 2
+        connection = await session.connection()
+        is_postgresql = connection.dialect.name == "postgresql"
+        if is_postgresql:
+            # A handful of rows would be read whole; ask how the index serves the query.
+            await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            await connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        explain = "EXPLAIN" if is_postgresql else "EXPLAIN QUERY PLAN"
+        plans = [
+            " / ".join(
+                str(row[-1])
+                for row in await connection.exec_driver_sql(f"{explain} {statement}", parameters)
+            )
+            for statement, parameters in statements
+        ]
+    for plan in plans:
+        assert "ix_shipment_events_shipment_id_occurred_at_id" in plan, plan
+        assert "Sort" not in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+    # The next page starts at the cursor in the index, not after the earlier events.
+    seek = "ROW(occurred_at,id)>ROW(" if is_postgresql else "(occurred_at,id)>(?,?)"
+    assert seek in plans[1].replace(" ", ""), plans[1]
+    assert "Filter" not in plans[1], plans[1]

@@ -1,6 +1,6 @@
 """A shipment's status history, a page at a time, in the order the events happened.
 
-The keyset is ``(occurred_at, id)``, served by ``ix_shipment_events_shipment_id_occurred_at``:
+The keyset is ``(occurred_at, id)``, served by ``ix_shipment_events_shipment_id_occurred_at_id``:
 a carrier may report an event late, so the history is ordered by when it happened, not by
 when it was recorded (which is what the UUIDv7 ``id`` alone would give).
 """
@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.errors import ValidationFailed
@@ -40,11 +40,10 @@ async def page_events(
     statement = select(ShipmentEvent).where(ShipmentEvent.shipment_id == shipment_id)
     if params.cursor is not None:
         occurred_at, event_id = _position(params.cursor)
+        # A row comparison, so the index seeks to the cursor instead of reading (and filtering
+        # out) every earlier event of the shipment.
         statement = statement.where(
-            or_(
-                ShipmentEvent.occurred_at > occurred_at,
-                and_(ShipmentEvent.occurred_at == occurred_at, ShipmentEvent.id > event_id),
-            )
+            tuple_(ShipmentEvent.occurred_at, ShipmentEvent.id) > (occurred_at, event_id)
         )
     statement = statement.order_by(ShipmentEvent.occurred_at, ShipmentEvent.id).limit(
         params.limit + 1
