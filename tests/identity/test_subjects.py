@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -269,7 +270,10 @@ async def test_erase_anonymises_keeps_the_fiscal_record_and_revokes_everything(
         assert row.name == account["name"]
         assert row.debtor_number == account["debtor_number"]
         assert row.erased_at is not None
+        # Seven years after the end of the financial year of the erasure (AWR art. 52(4)).
+        now = identity.clock.now()
         assert row.retain_until is not None
+        assert row.retain_until == datetime(now.year + 8, 1, 1, tzinfo=UTC)
         logs = await session.scalar(
             select(func.count()).select_from(RequestLog).where(RequestLog.account_id == row.id)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -109,6 +109,13 @@ async def export(
                 )
 
 
+def fiscal_retention_end(now: datetime, years: int) -> datetime:
+    """When an erased account's fiscal record may go: ``years`` after the end of the financial
+    (calendar) year of the erasure, the last year in which it can have been invoiced (AWR art.
+    52(4)), not ``years`` from the day itself, which would end before that year's records may."""
+    return datetime(now.year + 1 + years, 1, 1, tzinfo=UTC)
+
+
 async def erase(
     session: AsyncSession, ctx: Context, subject: Subject, request_id: str
 ) -> EraseResult:
@@ -119,7 +126,7 @@ async def erase(
     erased: dict[str, int] = {}
     kept: list[KeptField] = []
     if ids:
-        retain_until = ctx.now + timedelta(days=365 * ctx.runtime.settings.fiscal_retention_years)
+        retain_until = fiscal_retention_end(ctx.now, ctx.runtime.settings.fiscal_retention_years)
         for entry in SUBJECT_TABLES:
             if entry.on_erase is TableErasure.DELETE:
                 count = await repository.delete_rows(session, entry, ids)
