@@ -28,6 +28,13 @@ def _split_csv(value: object) -> object:
     return value
 
 
+# Register (purpose "employment"): "audit logs 5 years". Five years last 1826 days (with one leap
+# day) or 1827 (with two): 1826, the shortest, is the most a service that purges its staff access
+# log may keep it. Fewer than a year would leave too little to account for who read what.
+AUDIT_LOG_RETENTION_DAYS = 1826
+MINIMUM_AUDIT_LOG_RETENTION_DAYS = 365
+
+
 class BaseServiceSettings(BaseSettings):
     """Settings every service has. Subclasses set ``env_prefix`` and the class variables."""
 

@@ -173,8 +173,8 @@ COMMANDS = [
     ),
     Command(
         name="purge-expired",
-        help="delete erased accounts past their fiscal retention, expired credentials and "
-        "security events past their retention",
+        help="delete erased accounts past their fiscal retention, expired credentials, and "
+        "security events and staff access log entries past their retention",
         configure=lambda parser: None,
         run=_run_purge,
     ),

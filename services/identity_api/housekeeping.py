@@ -3,14 +3,13 @@ limitation), run by ``python -m services.identity_api purge-expired`` (a daily C
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from libs.common.db import among
 from libs.common.idempotency import purge_expired_keys
+from libs.common.retention import purge_created_before
 from services.identity_api.models import (
     Account,
     IdempotencyKey,
@@ -18,6 +17,7 @@ from services.identity_api.models import (
     OutboxMail,
     RefreshToken,
     SecurityEvent,
+    StaffAccessLog,
 )
 from services.identity_api.settings import IdentitySettings
 
@@ -53,34 +53,33 @@ async def purge_expired_security_events(
     batch_size: int = 1000,
 ) -> int:
     """Delete security events (IP address, user agent) older than ``retention_days``: the
-    register promises one year. Each batch is its own short transaction.
+    register promises one year. Each batch is its own short transaction."""
+    return await purge_created_before(
+        sessionmaker,
+        SecurityEvent,
+        SecurityEvent.created_at,
+        cutoff=now - timedelta(days=retention_days),
+        batch_size=batch_size,
+    )
 
-    The walk follows the primary key, a UUIDv7 and so creation order, in keyset steps: each
-    step reads the next ``batch_size`` keys from the index and deletes those created before the
-    cutoff. The first key younger than the cutoff ends the walk, since every later key is
-    younger still; a filter on ``created_at`` alone would need an index of its own, or scan the
-    rest of the table to learn that nothing more is due."""
-    cutoff = now - timedelta(days=retention_days)
-    total = 0
-    after: uuid.UUID | None = None
-    while True:
-        async with sessionmaker() as session:
-            query = select(SecurityEvent.id, SecurityEvent.created_at)
-            if after is not None:
-                query = query.where(SecurityEvent.id > after)
-            rows = (await session.execute(query.order_by(SecurityEvent.id).limit(batch_size))).all()
-            due = [row.id for row in rows if row.created_at < cutoff]
-            if due:
-                result = await session.execute(
-                    delete(SecurityEvent)
-                    .where(among(session, SecurityEvent.id, due), SecurityEvent.created_at < cutoff)
-                    .execution_options(synchronize_session=False)
-                )
-                await session.commit()
-                total += int(getattr(result, "rowcount", 0) or 0)
-        if len(due) < len(rows) or len(rows) < batch_size:
-            return total
-        after = rows[-1].id
+
+async def purge_expired_staff_access_log(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    retention_days: int,
+    batch_size: int = 1000,
+) -> int:
+    """Delete staff access log entries older than ``retention_days``: the register promises
+    audit logs five years. Entries of searches that found nobody belong to no account, so no
+    account's purge takes them; this takes every entry, with or without an account."""
+    return await purge_created_before(
+        sessionmaker,
+        StaffAccessLog,
+        StaffAccessLog.created_at,
+        cutoff=now - timedelta(days=retention_days),
+        batch_size=batch_size,
+    )
 
 
 async def run_housekeeping(
@@ -94,6 +93,11 @@ async def run_housekeeping(
         sessionmaker,
         now=now,
         retention_days=settings.security_event_retention_days,
+    )
+    deleted["staff_access_log"] = await purge_expired_staff_access_log(
+        sessionmaker,
+        now=now,
+        retention_days=settings.audit_log_retention_days,
     )
     deleted["idempotency_keys"] = await purge_expired_keys(sessionmaker, IdempotencyKey, now=now)
     return deleted

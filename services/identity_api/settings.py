@@ -12,7 +12,11 @@ from pydantic_settings import SettingsConfigDict
 
 from libs.common.auth import ServiceScope
 from libs.common.crypto import FieldCipher, decode_key
-from libs.common.settings import BaseServiceSettings
+from libs.common.settings import (
+    AUDIT_LOG_RETENTION_DAYS,
+    MINIMUM_AUDIT_LOG_RETENTION_DAYS,
+    BaseServiceSettings,
+)
 
 DEV_FIELD_KEY_ID = "dev-only"
 # Derived, not random, so every development process (and test) reads what another wrote.
@@ -99,6 +103,11 @@ class IdentitySettings(BaseServiceSettings):
     """``IDENTITY_SECURITY_EVENT_RETENTION_DAYS``: security events (with their IP address and user
     agent) are deleted this long after they happened; the register promises one year, so more
     is refused."""
+    audit_log_retention_days: int = Field(
+        AUDIT_LOG_RETENTION_DAYS, ge=MINIMUM_AUDIT_LOG_RETENTION_DAYS, le=AUDIT_LOG_RETENTION_DAYS
+    )
+    """``IDENTITY_AUDIT_LOG_RETENTION_DAYS``: staff access log entries are deleted this long after
+    the read they record; the register promises audit logs five years, so more is refused."""
 
     @model_validator(mode="after")
     def _secrets(self) -> IdentitySettings:

@@ -60,6 +60,7 @@ def _purge(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
             previous_webhook_secrets=report.previous_webhook_secrets,
             idempotency_keys=report.idempotency_keys,
             request_log=report.request_log,
+            support_access_log=report.support_access_log,
         )
 
     asyncio.run(purge())
@@ -144,7 +145,8 @@ def _reseal(_args: argparse.Namespace, settings: BaseServiceSettings) -> int:
 COMMANDS = [
     Command(
         name="purge",
-        help="erase recipient data past retention; expire delivery log, keys, request log",
+        help="erase recipient data past retention; expire delivery log, keys, request log, "
+        "support access log",
         configure=_configure_purge,
         run=_purge,
     ),

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from libs.common.settings import BaseServiceSettings
+from libs.common.settings import (
+    AUDIT_LOG_RETENTION_DAYS,
+    MINIMUM_AUDIT_LOG_RETENTION_DAYS,
+    BaseServiceSettings,
+)
 from services.shipping_api.webhooks.secrets import SecretBox
 
 CARRIER_NAMES = ("postnl", "dhl", "dpd", "gls", "ups")
@@ -57,6 +61,12 @@ class ShippingSettings(BaseServiceSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     webhook_retry_hours: float = Field(24.0, gt=0, le=72)
     webhook_log_retention_days: int = Field(30, ge=1, le=365)
+    audit_log_retention_days: int = Field(
+        AUDIT_LOG_RETENTION_DAYS, ge=MINIMUM_AUDIT_LOG_RETENTION_DAYS, le=AUDIT_LOG_RETENTION_DAYS
+    )
+    """``SHIPPING_AUDIT_LOG_RETENTION_DAYS``: support access log entries (staff reads of
+    shipments) are deleted this long after the read; the register promises audit logs five
+    years, so more is refused."""
     outbox_worker_enabled: bool = True
     outbox_poll_seconds: float = Field(1.0, gt=0, le=60)
     outbox_batch_size: int = Field(50, ge=1, le=1000)

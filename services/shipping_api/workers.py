@@ -112,6 +112,7 @@ def retention_worker(settings: ShippingSettings) -> Lifespan:
                 previous_webhook_secrets=report.previous_webhook_secrets,
                 idempotency_keys=report.idempotency_keys,
                 request_log=report.request_log,
+                support_access_log=report.support_access_log,
             )
 
         async with _periodic(

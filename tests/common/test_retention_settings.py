@@ -32,6 +32,9 @@ BOUNDS: list[tuple[type[BaseServiceSettings], str, int, int, str]] = [
         91,
         "SHIPPING_RECIPIENT_ABANDONED_AFTER_DAYS",
     ),
+    # Register: "audit logs 5 years" (the shortest five years have 1826 days).
+    (IdentitySettings, "audit_log_retention_days", 1826, 1827, "audit_log_retention_days"),
+    (ShippingSettings, "audit_log_retention_days", 1826, 1827, "audit_log_retention_days"),
     # Register: a shipment never delivered is erased "6 months after its last status change",
     # and never before the recipient retention has passed.
     (ShippingSettings, "recipient_retention_days", 180, 181, "SHIPPING_RECIPIENT_RETENTION_DAYS"),
@@ -80,6 +83,21 @@ def test_privacy_request_retention_set_by_environment_is_refused_past_two_years(
         PrivacySettings(environment="test")
 
 
+@pytest.mark.parametrize(
+    ("variable", "settings_class"),
+    [
+        ("IDENTITY_AUDIT_LOG_RETENTION_DAYS", IdentitySettings),
+        ("SHIPPING_AUDIT_LOG_RETENTION_DAYS", ShippingSettings),
+    ],
+)
+def test_staff_access_log_retention_set_by_environment_is_refused_past_five_years(
+    monkeypatch: pytest.MonkeyPatch, variable: str, settings_class: type[BaseServiceSettings]
+) -> None:
+    monkeypatch.setenv(variable, "3650")
+    with pytest.raises(ValidationError, match="audit_log_retention_days"):
+        settings_class(environment="test")
+
+
 def test_defaults_keep_every_promise() -> None:
     shipping = ShippingSettings(environment="test")
     assert (shipping.recipient_retention_days, shipping.recipient_abandoned_after_days) == (92, 180)
@@ -87,3 +105,4 @@ def test_defaults_keep_every_promise() -> None:
     identity = IdentitySettings(environment="test")
     assert (identity.security_event_retention_days, identity.fiscal_retention_years) == (365, 7)
     assert identity.request_log_retention_days == 90
+    assert identity.audit_log_retention_days == shipping.audit_log_retention_days == 1826

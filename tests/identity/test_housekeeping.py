@@ -1,23 +1,39 @@
-"""Expired credentials, erased accounts and security events past their retention period are
-deleted."""
+"""Expired credentials, erased accounts, security events and staff access log entries past their
+retention period are deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from libs.common.db import Database, create_engine
+from services.identity_api.__main__ import main
 from services.identity_api.housekeeping import (
     purge_expired,
     purge_expired_security_events,
+    purge_expired_staff_access_log,
     run_housekeeping,
 )
-from services.identity_api.models import Account, RefreshToken, SecurityEvent
+from services.identity_api.models import (
+    Account,
+    RefreshToken,
+    SecurityEvent,
+    StaffAccessLog,
+    StaffRole,
+    StaffUser,
+)
 from services.identity_api.settings import IdentitySettings
+from tests.identity.test_staff import REASON, staff_login
 from tests.support.identity_app import Identity, bearer
+
+FIVE_YEARS = timedelta(days=1826)
 
 
 async def test_erased_account_is_deleted_after_seven_years_not_before(identity: Identity) -> None:
@@ -28,9 +44,11 @@ async def test_erased_account_is_deleted_after_seven_years_not_before(identity: 
         json={"subject": {"account_id": account["account_id"]}, "request_id": "hk-1"},
         headers=bearer(await identity.service_token("privacy_api")),
     )
+    # Seven years after the end of the financial year of the erasure (AWR art. 52(4)).
+    retention_end = datetime(identity.clock.now().year + 8, 1, 1, tzinfo=UTC)
     async with identity.database.session() as session:
-        soon = await purge_expired(session, identity.clock.now() + timedelta(days=365 * 6))
-        later = await purge_expired(session, identity.clock.now() + timedelta(days=365 * 7 + 2))
+        soon = await purge_expired(session, retention_end - timedelta(days=1))
+        later = await purge_expired(session, retention_end + timedelta(days=1))
         await session.commit()
         remaining = (await session.scalars(select(Account.id))).all()
     assert soon["accounts"] == 0
@@ -91,3 +109,131 @@ async def test_purge_expired_command_deletes_year_old_security_events(identity: 
 def test_security_events_cannot_be_kept_longer_than_the_register_promises() -> None:
     with pytest.raises(ValidationError, match="security_event_retention_days"):
         IdentitySettings(security_event_retention_days=400)
+
+
+async def read_as_support(
+    identity: Identity, support: dict[str, str], account: dict[str, str]
+) -> None:
+    """One staff read of the account and two e-mail searches that find nobody (entries without
+    an account, which no account's purge takes)."""
+    read = await identity.client.get(
+        f"/v1/staff/accounts/{account['account_id']}", params={"reason": REASON}, headers=support
+    )
+    assert read.status_code == 200
+    for email in ("nobody@example.nl", "no-one@example.nl"):
+        search = await identity.client.get(
+            "/v1/staff/accounts", params={"email": email, "reason": REASON}, headers=support
+        )
+        assert search.json() == {"data": [], "next_cursor": None}
+
+
+async def access_log(identity: Identity) -> list[dict[str, object]]:
+    _, admin = await staff_login(identity, StaffRole.ADMIN)
+    response = await identity.client.get("/v1/staff/access-log", headers=admin)
+    assert response.status_code == 200
+    entries: list[dict[str, object]] = response.json()["data"]
+    return entries
+
+
+# Tokens are checked against the real time, so staff log in first and the clock moves only for
+# the reads they log and for the purge.
+
+
+async def test_staff_access_log_entries_are_deleted_after_five_years_younger_ones_stay(
+    identity: Identity,
+) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    start = identity.clock.now()
+    await read_as_support(identity, support, account)
+    identity.clock.advance(timedelta(days=10))
+    await read_as_support(identity, support, account)
+    deleted = await purge_expired_staff_access_log(
+        identity.database.sessionmaker,
+        now=start + FIVE_YEARS + timedelta(days=1),
+        retention_days=identity.settings.audit_log_retention_days,
+        batch_size=2,
+    )
+    identity.clock.set(start)
+    entries = await access_log(identity)
+    assert deleted == 3
+    assert len(entries) == 3
+    assert {entry["account_id"] for entry in entries} == {account["account_id"], None}
+    young = start + timedelta(days=10)
+    assert all(datetime.fromisoformat(str(entry["created_at"])) == young for entry in entries)
+
+
+async def test_staff_access_log_younger_than_five_years_is_kept(identity: Identity) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    await read_as_support(identity, support, account)
+    deleted = await run_housekeeping(
+        identity.database.sessionmaker,
+        identity.settings,
+        now=identity.clock.now() + FIVE_YEARS - timedelta(minutes=1),
+    )
+    assert deleted["staff_access_log"] == 0
+    assert len(await access_log(identity)) == 3
+
+
+def test_purge_expired_command_reports_the_staff_access_log_entries_it_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'identity.db'}"
+    monkeypatch.setenv("IDENTITY_DATABASE_URL", url)
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    assert main(["migrate"]) == 0
+    now = datetime.now(UTC)
+    kept = asyncio.run(_seed_searches(url, [now - FIVE_YEARS - timedelta(days=1), now]))[1]
+    capsys.readouterr()
+    assert main(["purge-expired"]) == 0
+    report = orjson.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["staff_access_log"] == 1
+    assert asyncio.run(_access_log_ids(url)) == [kept]
+
+
+async def _seed_searches(url: str, moments: list[datetime]) -> list[uuid.UUID]:
+    """A staff member's searches that found nobody, one at each moment, in that order."""
+    database = Database(create_engine(url))
+    try:
+        async with database.session() as session:
+            staff = StaffUser(
+                email="support@parcelpro.nl",
+                password_hash="-",
+                role=StaffRole.SUPPORT,
+                created_at=moments[0],
+                updated_at=moments[0],
+            )
+            session.add(staff)
+            await session.flush()
+            entries = [
+                StaffAccessLog(
+                    staff_id=staff.id,
+                    account_id=None,
+                    action="account.search",
+                    fields=[],
+                    query="debtor_number=999999",
+                    reason=REASON,
+                    created_at=moment,
+                )
+                for moment in moments
+            ]
+            session.add_all(entries)
+            await session.commit()
+            return [entry.id for entry in entries]
+    finally:
+        await database.dispose()
+
+
+async def _access_log_ids(url: str) -> list[uuid.UUID]:
+    database = Database(create_engine(url))
+    try:
+        async with database.session() as session:
+            return list((await session.scalars(select(StaffAccessLog.id))).all())
+    finally:
+        await database.dispose()
+
+
+def test_staff_access_log_cannot_be_kept_longer_than_the_register_promises() -> None:
+    with pytest.raises(ValidationError, match="audit_log_retention_days"):
+        IdentitySettings(audit_log_retention_days=1827)

@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from libs.common.db import among
 from libs.common.idempotency import purge_expired_keys
 from libs.common.request_log import purge_expired_request_log
+from libs.common.retention import purge_created_before
 from services.shipping_api.models import (
     IdempotencyKey,
     RequestLog,
     Shipment,
+    SupportAccess,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -45,6 +47,8 @@ class PurgeReport:
     previous_webhook_secrets: int = 0
     idempotency_keys: int = 0
     request_log: int = 0
+    support_access_log: int = 0
+    """Staff reads of shipments recorded longer ago than the audit-log retention."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,7 @@ async def run_retention(
     sessionmaker: async_sessionmaker[AsyncSession], settings: ShippingSettings, *, now: datetime
 ) -> PurgeReport:
     """Everything this service expires: recipients, the delivery log, webhook secrets past
-    their rotation, idempotency keys and the request log."""
+    their rotation, idempotency keys, the request log and the support access log."""
     report = await purge_expired_recipients(
         sessionmaker,
         now=now,
@@ -234,5 +238,14 @@ async def run_retention(
     report.idempotency_keys = await purge_expired_keys(sessionmaker, IdempotencyKey, now=now)
     report.request_log = await purge_expired_request_log(
         sessionmaker, RequestLog, retention_days=settings.request_log_retention_days, now=now
+    )
+    # Register: audit logs 5 years. Entries outlive the shipments they name (erasure redacts
+    # only the reason), so nothing else ever deletes them.
+    report.support_access_log = await purge_created_before(
+        sessionmaker,
+        SupportAccess,
+        SupportAccess.accessed_at,
+        cutoff=now - timedelta(days=settings.audit_log_retention_days),
+        batch_size=settings.purge_batch_size,
     )
     return report
