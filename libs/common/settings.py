@@ -29,9 +29,10 @@ def _split_csv(value: object) -> object:
 
 
 # Register (purpose "employment"): "audit logs 5 years". Five years last 1826 days (with one leap
-# day) or 1827 (with two): 1826, the shortest, is the most a service that purges its staff access
-# log may keep it. Fewer than a year would leave too little to account for who read what.
-AUDIT_LOG_RETENTION_DAYS = 1826
+# day) or 1827 (with two); a daily purge deletes an entry up to a day after its retention ends, so
+# 1825 is the most a service may keep its staff access log and still never pass five years.
+# Fewer than a year would leave too little to account for who read what.
+AUDIT_LOG_RETENTION_DAYS = 1825
 MINIMUM_AUDIT_LOG_RETENTION_DAYS = 365
 
 

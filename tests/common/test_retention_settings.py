@@ -32,9 +32,10 @@ BOUNDS: list[tuple[type[BaseServiceSettings], str, int, int, str]] = [
         91,
         "SHIPPING_RECIPIENT_ABANDONED_AFTER_DAYS",
     ),
-    # Register: "audit logs 5 years" (the shortest five years have 1826 days).
-    (IdentitySettings, "audit_log_retention_days", 1826, 1827, "audit_log_retention_days"),
-    (ShippingSettings, "audit_log_retention_days", 1826, 1827, "audit_log_retention_days"),
+    # Register: "audit logs 5 years" (the shortest five years have 1826 days, less a day of a
+    # daily purge).
+    (IdentitySettings, "audit_log_retention_days", 1825, 1826, "audit_log_retention_days"),
+    (ShippingSettings, "audit_log_retention_days", 1825, 1826, "audit_log_retention_days"),
     # Register: a shipment never delivered is erased "6 months after its last status change",
     # and never before the recipient retention has passed.
     (ShippingSettings, "recipient_retention_days", 180, 181, "SHIPPING_RECIPIENT_RETENTION_DAYS"),
@@ -105,4 +106,4 @@ def test_defaults_keep_every_promise() -> None:
     identity = IdentitySettings(environment="test")
     assert (identity.security_event_retention_days, identity.fiscal_retention_years) == (365, 7)
     assert identity.request_log_retention_days == 90
-    assert identity.audit_log_retention_days == shipping.audit_log_retention_days == 1826
+    assert identity.audit_log_retention_days == shipping.audit_log_retention_days == 1825

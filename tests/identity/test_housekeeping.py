@@ -33,7 +33,7 @@ from services.identity_api.settings import IdentitySettings
 from tests.identity.test_staff import REASON, staff_login
 from tests.support.identity_app import Identity, bearer
 
-FIVE_YEARS = timedelta(days=1826)
+FIVE_YEARS = timedelta(days=1825)
 
 
 async def test_erased_account_is_deleted_after_seven_years_not_before(identity: Identity) -> None:
@@ -236,4 +236,4 @@ async def _access_log_ids(url: str) -> list[uuid.UUID]:
 
 def test_staff_access_log_cannot_be_kept_longer_than_the_register_promises() -> None:
     with pytest.raises(ValidationError, match="audit_log_retention_days"):
-        IdentitySettings(audit_log_retention_days=1827)
+        IdentitySettings(audit_log_retention_days=1826)

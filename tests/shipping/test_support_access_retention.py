@@ -20,7 +20,7 @@ from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
 from tests.shipping.conftest import Shipping
 
-FIVE_YEARS = timedelta(days=1826)
+FIVE_YEARS = timedelta(days=1825)
 
 
 async def read_as_support(shipping: Shipping, shipment: dict[str, object], times: int) -> None:
@@ -118,4 +118,4 @@ async def _access_ids(url: str) -> list[uuid.UUID]:
 
 def test_support_access_log_cannot_be_kept_longer_than_the_register_promises() -> None:
     with pytest.raises(ValidationError, match="audit_log_retention_days"):
-        ShippingSettings(audit_log_retention_days=1827, environment="test")
+        ShippingSettings(audit_log_retention_days=1826, environment="test")
