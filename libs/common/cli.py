@@ -16,7 +16,20 @@ import uvicorn
 from libs.common.db import Database, create_engine
 from libs.common.logging import configure_logging, get_logger
 from libs.common.request_log import RequestLogMixin, purge_expired_request_log
-from libs.common.settings import BaseServiceSettings
+from libs.common.settings import REQUEST_LOG_RETENTION_DAYS, BaseServiceSettings
+
+
+def _request_log_days(value: str) -> int:
+    """A retention of 1 to 90 days: the register promises request logs are gone after 90."""
+    try:
+        days = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {value!r}") from None
+    if not 1 <= days <= REQUEST_LOG_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{days} days: request logs are kept 1 to {REQUEST_LOG_RETENTION_DAYS} days"
+        )
+    return days
 
 
 @dataclass
@@ -99,7 +112,7 @@ def run_cli(
 
     purge_log = sub.add_parser("purge-request-log", help="delete expired request-log entries")
     purge_log.add_argument(
-        "--retention-days", type=int, default=settings.request_log_retention_days
+        "--retention-days", type=_request_log_days, default=settings.request_log_retention_days
     )
 
     extra = {command.name: command for command in commands}

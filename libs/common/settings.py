@@ -34,6 +34,8 @@ def _split_csv(value: object) -> object:
 # Fewer than a year would leave too little to account for who read what.
 AUDIT_LOG_RETENTION_DAYS = 1825
 MINIMUM_AUDIT_LOG_RETENTION_DAYS = 365
+# Register: "logs 90 days" (the request log's entries: IP address, time, page and the rest).
+REQUEST_LOG_RETENTION_DAYS = 90
 
 
 class BaseServiceSettings(BaseSettings):
@@ -78,7 +80,9 @@ class BaseServiceSettings(BaseSettings):
     )
     """Peers whose ``X-Forwarded-For`` is believed (the gateway). Comma-separated CIDRs."""
 
-    request_log_retention_days: int = Field(90, ge=1, le=90)
+    request_log_retention_days: int = Field(
+        REQUEST_LOG_RETENTION_DAYS, ge=1, le=REQUEST_LOG_RETENTION_DAYS
+    )
     """``<SVC>_REQUEST_LOG_RETENTION_DAYS``: stored request-log entries (IP address and the rest of
     the statement's logs) are deleted this long after the request; the register promises 90
     days, so more is refused."""

@@ -120,3 +120,13 @@ def test_reencrypt_fields_moves_values_to_the_active_key(
         # Signing keys re-sealed with the test key would not open in later tests.
         monkeypatch.setenv("IDENTITY_FIELD_ENCRYPTION_ACTIVE_KEY", DEV_FIELD_KEY_ID)
         main(["reencrypt-fields"])
+
+
+@pytest.mark.parametrize("days", ["91", "0", "ninety"])
+def test_purge_request_log_refuses_a_retention_the_register_does_not_allow(
+    days: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["purge-request-log", "--retention-days", days])
+    assert exited.value.code == 2
+    assert "--retention-days" in capsys.readouterr().err
