@@ -73,11 +73,15 @@ class ShippingSettings(BaseServiceSettings):
     mail_retry_hours: float = Field(24.0, gt=0, le=72)
 
     tracking_rate_limit: str = "60/minute"
+    """Public tracking look-ups per client address."""
     tracking_cache_seconds: float = Field(2.0, ge=0, le=60)
     """How long a public tracking answer (status and dates) is reused; 0 turns it off."""
-    """Public tracking look-ups per client address."""
     tracking_postcode_rate_limit: str = "10/hour"
-    """Postcode attempts per tracking code (so a postcode cannot be guessed)."""
+    """Wrong postcodes per tracking code (so a postcode cannot be guessed); right ones are free."""
+    tracking_page_url: str = Field("", pattern=r"^$|\{tracking_code\}")
+    """``SHIPPING_TRACKING_PAGE_URL``: the recipients' track & trace page that mails link to,
+    with ``{tracking_code}`` and optionally ``{postcode}`` in it. Empty: the public API's
+    ``{PUBLIC_BASE_URL}/v1/tracking/{tracking_code}?postcode={postcode}``."""
     sender_cache_seconds: float = Field(60.0, ge=0, le=3600)
     idempotency_ttl_hours: float = Field(24.0, gt=0, le=168)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 
 import orjson
@@ -117,6 +118,61 @@ async def test_postcode_guessing_is_limited_per_code(
             assert ok.status_code == 200
         blocked = await shipping.client.get(f"/v1/tracking/{code}?postcode=3191EE")
         assert blocked.status_code == 429
+
+
+def from_address(ip: str) -> dict[str, str]:
+    """Headers of a request from ``ip`` through the gateway (a trusted proxy in these tests)."""
+    return {"X-Forwarded-For": ip}
+
+
+async def test_a_recipient_refreshing_the_history_is_never_limited(
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = settings_for(shipping_settings, tracking_postcode_rate_limit="10/hour")
+    async with start_shipping(settings, issuer) as shipping:
+        code = (await shipping.create())["tracking_code"]
+        for _ in range(20):
+            response = await shipping.client.get(f"/v1/tracking/{code}?postcode=3191EE")
+            assert response.status_code == 200
+            assert response.json()["postcode_verified"] is True
+
+
+async def test_wrong_postcodes_lock_the_guesser_but_not_the_recipient(
+    shipping_settings,
+    issuer,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = settings_for(
+        shipping_settings,
+        tracking_postcode_rate_limit="10/hour",
+        trusted_proxies=[ipaddress.ip_network("203.0.113.0/24")],
+    )
+    recipient, guesser = from_address("198.51.100.10"), from_address("192.0.2.66")
+    async with start_shipping(settings, issuer) as shipping:
+        code = (await shipping.create())["tracking_code"]
+        url = f"/v1/tracking/{code}"
+        seen = await shipping.client.get(url, params={"postcode": "3191 EE"}, headers=recipient)
+        assert seen.json()["postcode_verified"] is True
+        for guess in range(10):
+            wrong = await shipping.client.get(
+                url, params={"postcode": f"{1000 + guess}AA"}, headers=guesser
+            )
+            assert wrong.status_code == 200
+            assert wrong.json()["postcode_verified"] is False
+        locked = await shipping.client.get(url, params={"postcode": "1010AA"}, headers=guesser)
+        assert locked.status_code == 429
+        assert int(locked.headers["retry-after"]) >= 1
+        # The guesser learns nothing from the right postcode either ...
+        right = await shipping.client.get(url, params={"postcode": "3191EE"}, headers=guesser)
+        assert right.status_code == 429
+        # ... while the recipient, who saw the history before, still does.
+        again = await shipping.client.get(url, params={"postcode": "3191EE"}, headers=recipient)
+        assert again.status_code == 200
+        assert again.json()["postcode_verified"] is True
+        assert again.json()["events"]
+        # Without a postcode the code stays trackable for everyone.
+        plain = await shipping.client.get(url, headers=guesser)
+        assert plain.status_code == 200
 
 
 async def test_carrier_events_move_the_status_and_replays_are_ignored(shipping: Shipping) -> None:

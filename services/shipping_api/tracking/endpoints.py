@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from libs.common.db import read_unit
-from libs.common.errors import problem_responses
+from libs.common.errors import TooManyRequests, problem_responses
 from libs.common.logging import request_client_ip
 from libs.common.ratelimit import RateLimiter
 from services.shipping_api.settings import ShippingSettings
@@ -19,6 +19,9 @@ from services.shipping_api.tracking.schemas import TrackingRead
 router = APIRouter(prefix="/v1/tracking", tags=["tracking"])
 MAX_TYPED_LENGTH = 32
 """A code as people type it (spaces, dashes); longer is a 422."""
+VERIFIED_ADDRESS_MEMORY = "1/hour"
+"""A one-hit window marks an address that showed the right postcode for a code: it is "limited"
+(remembered) for one to two hours, and stays let in while the code is locked."""
 
 
 @router.get(
@@ -27,7 +30,7 @@ MAX_TYPED_LENGTH = 32
     summary="Track a parcel (public)",
     description=(
         "No login. Status and dates only; add the recipient's `postcode` to see the event "
-        "history and the city. Rate-limited per client address, and postcode attempts per "
+        "history and the city. Rate-limited per client address, and wrong postcodes per "
         "tracking code, so codes and postcodes cannot be guessed."
     ),
     responses=problem_responses(404, 422, 429),
@@ -55,10 +58,38 @@ async def track(
         shipment = await service.find(session, tracking_code)
         verified = False
         if postcode:
-            await limiter.enforce(
-                settings.tracking_postcode_rate_limit, "tracking-postcode", shipment.tracking_code
-            )
             verified = service.postcode_matches(shipment, postcode)
+            await count_postcode_attempt(
+                limiter, settings, shipment.tracking_code, request_client_ip(request), verified
+            )
         view = await service.tracking_view(session, shipment, postcode_verified=verified)
     cache.put(view)
     return view
+
+
+async def count_postcode_attempt(
+    limiter: RateLimiter,
+    settings: ShippingSettings,
+    tracking_code: str,
+    client: str,
+    is_match: bool,
+) -> None:
+    """Only wrong postcodes count against the code (0204), so a recipient refreshing the page
+    never uses the budget up. Once a code has had too many wrong ones, every postcode attempt
+    for it is 429 (else the difference between 429 and 200 would keep answering guesses),
+    except from an address that showed the right postcode before the lock."""
+    limit = settings.tracking_postcode_rate_limit
+    wait = await limiter.is_limited(limit, "tracking-postcode", tracking_code)
+    if wait and not (
+        is_match
+        and await limiter.is_limited(
+            VERIFIED_ADDRESS_MEMORY, "tracking-postcode-verified", tracking_code, client
+        )
+    ):
+        raise TooManyRequests(wait, "too many wrong postcodes for this code; try again later")
+    if is_match:
+        await limiter.hit(
+            VERIFIED_ADDRESS_MEMORY, "tracking-postcode-verified", tracking_code, client
+        )
+    else:
+        await limiter.enforce(limit, "tracking-postcode", tracking_code)
