@@ -99,6 +99,7 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
                 settings.smtp_url, var_dir=settings.var_dir, sender=settings.mail_from
             ),
             public_base_url=settings.public_base_url,
+            tracking_page_url=settings.tracking_page_url,
             batch_size=settings.outbox_batch_size,
         )
         clock: Clock = Clock()

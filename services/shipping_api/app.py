@@ -145,6 +145,7 @@ def _collaborators(settings: ShippingSettings) -> Lifespan:
             app.state.database.sessionmaker,
             app.state.mailer,
             public_base_url=settings.public_base_url,
+            tracking_page_url=settings.tracking_page_url,
             batch_size=settings.outbox_batch_size,
         )
         yield

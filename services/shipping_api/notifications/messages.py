@@ -4,9 +4,15 @@ those without the shop's reference or anything beyond what delivery needs."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from services.shipping_api.carriers.catalogue import CARRIERS
 from services.shipping_api.models import Shipment
 from services.shipping_api.vocabulary import Carrier, ShipmentStatus
+
+RECIPIENTS_TIME_ZONE = ZoneInfo("Europe/Amsterdam")
+"""Where "vandaag" is: the recipients are in the Netherlands."""
 
 SUBJECTS: dict[ShipmentStatus, str] = {
     ShipmentStatus.HANDED_TO_CARRIER: "Je pakket is onderweg",
@@ -26,6 +32,31 @@ BODIES: dict[ShipmentStatus, str] = {
         "Kijk op de track & trace-pagina wat de volgende stap is."
     ),
 }
+
+
+STILL_TRUE_WHILE: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
+    ShipmentStatus.HANDED_TO_CARRIER: frozenset(
+        {ShipmentStatus.HANDED_TO_CARRIER, ShipmentStatus.IN_TRANSIT}
+    ),
+    ShipmentStatus.OUT_FOR_DELIVERY: frozenset({ShipmentStatus.OUT_FOR_DELIVERY}),
+    ShipmentStatus.DELIVERED: frozenset({ShipmentStatus.DELIVERED}),
+    ShipmentStatus.DELIVERY_FAILED: frozenset({ShipmentStatus.DELIVERY_FAILED}),
+}
+"""The shipment statuses in which a message still tells the truth ("onderweg" also holds in
+transit); once the shipment has moved on, an unsent message is superseded (0207)."""
+
+
+def is_still_true(
+    message_status: ShipmentStatus, shipment: Shipment, queued_at: datetime, now: datetime
+) -> bool:
+    """Whether a message queued at ``queued_at`` may still be sent ``now``."""
+    if ShipmentStatus(shipment.status) not in STILL_TRUE_WHILE[message_status]:
+        return False
+    if message_status is ShipmentStatus.OUT_FOR_DELIVERY:
+        # "Je pakket wordt vandaag bezorgd" is untrue on any later day.
+        today = now.astimezone(RECIPIENTS_TIME_ZONE).date()
+        return queued_at.astimezone(RECIPIENTS_TIME_ZONE).date() == today
+    return True
 
 
 def compose(shipment: Shipment, status: ShipmentStatus, *, tracking_url: str) -> tuple[str, str]:

@@ -19,6 +19,9 @@ class MailState:
     SKIPPED = "skipped"
     """Not sent on purpose: erased address, or a restricted recipient and a message delivery
     does not need."""
+    SUPERSEDED = "superseded"
+    """Not sent because no longer true by sending time: the shipment moved on, or the day of a
+    "vandaag bezorgd" message has passed (0207)."""
     FAILED = "failed"
 
 

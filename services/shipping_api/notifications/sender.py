@@ -1,5 +1,6 @@
 """Sending the recipient mail outbox: each message is written at sending time from the
-shipment as it is then (erased, restricted), retried with backoff, given up after its window."""
+shipment as it is then (erased, restricted, moved on), retried with backoff, given up after its
+window."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import structlog
 from sqlalchemy import select, update
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from libs.common.db import retry_while_unavailable
 from libs.common.mail import Mailer, OutgoingMail
 from services.shipping_api.models import RecipientMail, Shipment
-from services.shipping_api.notifications.messages import compose
+from services.shipping_api.notifications.messages import compose, is_still_true
 from services.shipping_api.notifications.outbox import MailState
 from services.shipping_api.vocabulary import DELIVERY_NEEDS_MAIL, ShipmentStatus
 from services.shipping_api.webhooks.delivery import next_attempt
@@ -30,12 +32,17 @@ class RecipientMailSender:
         mailer: Mailer,
         *,
         public_base_url: str,
+        tracking_page_url: str = "",
         batch_size: int = 50,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
+        """``tracking_page_url``: the recipients' page, with ``{tracking_code}`` and optionally
+        ``{postcode}``; empty links to the public API's tracking answer instead."""
         self.sessionmaker = sessionmaker
         self.mailer = mailer
-        self.public_base_url = public_base_url.rstrip("/")
+        self.tracking_page_url = tracking_page_url or (
+            public_base_url.rstrip("/") + "/v1/tracking/{tracking_code}?postcode={postcode}"
+        )
         self.batch_size = batch_size
         self.lease = lease
 
@@ -91,6 +98,9 @@ class RecipientMailSender:
         values: dict[str, object] = {"attempts": mail.attempts + 1}
         if not shipment.recipient_email:
             values |= {"state": MailState.SKIPPED, "last_error": "no address (erased)"}
+        elif not is_still_true(status, shipment, mail.created_at, now):
+            # A retry or a backlog must not tell the recipient something no longer true.
+            values |= {"state": MailState.SUPERSEDED, "last_error": None}
         elif shipment.is_restricted and status not in DELIVERY_NEEDS_MAIL:
             # AVG art. 18 and 21: nothing beyond what delivery strictly needs.
             values |= {"state": MailState.SKIPPED, "last_error": "recipient restricted"}
@@ -98,7 +108,7 @@ class RecipientMailSender:
             subject, text = compose(
                 shipment,
                 status,
-                tracking_url=f"{self.public_base_url}/v1/tracking/{shipment.tracking_code}",
+                tracking_url=self.tracking_url(shipment),
             )
             try:
                 await self.mailer.send(
@@ -114,7 +124,12 @@ class RecipientMailSender:
                 log.warning("recipient_mail_failed", mail_id=str(mail_id), error=error)
             else:
                 values |= {"state": MailState.SENT, "sent_at": now, "last_error": None}
-        if values.get("state") in {MailState.SENT, MailState.SKIPPED, MailState.FAILED}:
+        if values.get("state") in {
+            MailState.SENT,
+            MailState.SKIPPED,
+            MailState.SUPERSEDED,
+            MailState.FAILED,
+        }:
             values["next_attempt_at"] = None
 
         async def write() -> None:
@@ -125,3 +140,11 @@ class RecipientMailSender:
                 await session.commit()
 
         await retry_while_unavailable(write, within=deadline - time.monotonic())
+
+    def tracking_url(self, shipment: Shipment) -> str:
+        # The recipient's own postcode, mailed to the recipient: it opens the event history
+        # without typing, and tells whoever reads the mail nothing the mail does not.
+        return self.tracking_page_url.format(
+            tracking_code=shipment.tracking_code,
+            postcode=quote((shipment.recipient_postcode or "").replace(" ", ""), safe=""),
+        )
