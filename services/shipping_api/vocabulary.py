@@ -49,6 +49,13 @@ FINAL_STATUSES: frozenset[ShipmentStatus] = frozenset(
 )
 """Statuses after which nothing happens any more; the retention period starts here."""
 
+CARRIER_STATUSES: frozenset[ShipmentStatus] = frozenset(S) - {
+    S.CREATED,
+    S.LABEL_PRINTED,
+    S.CANCELLED,
+}
+"""The statuses a carrier reports; the others are ours and come before any carrier's scan."""
+
 CANCELLABLE_STATUSES: frozenset[ShipmentStatus] = frozenset({S.CREATED, S.LABEL_PRINTED})
 """A shipment can be cancelled only before the carrier has it."""
 

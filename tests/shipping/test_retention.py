@@ -33,9 +33,11 @@ from tests.support.tokens import TokenIssuer
 async def deliver(shipping: Shipping, shipment: dict[str, object]) -> None:
     code = str(shipment["tracking_code"])
     for status in ("handed_to_carrier", "out_for_delivery", "delivered"):
-        response = await push_event(
-            shipping.client, "postnl", carrier_event(code, status, f"{code}-{status}")
+        # The carrier scans now: final_at, where retention starts, is the scan's time.
+        event = carrier_event(
+            code, status, f"{code}-{status}", occurred_at=shipping.clock.now().isoformat()
         )
+        response = await push_event(shipping.client, "postnl", event)
         assert response.status_code == 200
 
 
@@ -290,7 +292,12 @@ async def test_abandoned_shipments_lose_their_recipient_after_six_months_without
     response = await push_event(
         shipping.client,
         "postnl",
-        carrier_event(str(stalled["tracking_code"]), "handed_to_carrier", "stalled-1"),
+        carrier_event(
+            str(stalled["tracking_code"]),
+            "handed_to_carrier",
+            "stalled-1",
+            occurred_at=shipping.clock.now().isoformat(),
+        ),
     )
     assert response.status_code == 200
     finished = await shipping.create(reference="DELIVERED")
@@ -301,7 +308,12 @@ async def test_abandoned_shipments_lose_their_recipient_after_six_months_without
     await push_event(
         shipping.client,
         "postnl",
-        carrier_event(str(moved["tracking_code"]), "handed_to_carrier", "moved-1"),
+        carrier_event(
+            str(moved["tracking_code"]),
+            "handed_to_carrier",
+            "moved-1",
+            occurred_at=shipping.clock.now().isoformat(),
+        ),
     )
     recent = await shipping.create(reference="TODAY")
     shipping.clock.advance(timedelta(days=2))  # the first three: 181 days without a change

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -128,6 +129,7 @@ async def test_support_reading_events_is_audited_per_page(shipping: Shipping) ->
 
 async def test_an_event_reported_late_takes_its_place_when_paging(shipping: Shipping) -> None:
     body = await shipping.create()
+    shipping.clock.set(datetime(2026, 11, 25, 18, 0, tzinfo=UTC))  # the carrier reports at 18:00
     code = body["tracking_code"]
     for event_id, status, occurred_at in (
         ("a", "handed_to_carrier", "2026-11-25T10:00:00Z"),

@@ -666,6 +666,7 @@ async def test_a_restricted_recipients_webhooks_hold_only_what_delivery_needs(
                 shipment["tracking_code"],
                 status,
                 f"ev-{index}-{status}",
+                occurred_at="2026-11-25T08:00:00Z",
                 city="Hoogvliet Rotterdam",
                 description="Bezorgd bij de buren op nummer 24",
             )
@@ -685,7 +686,7 @@ async def test_a_restricted_recipients_webhooks_hold_only_what_delivery_needs(
     delivered = kept["shipment.delivered"]["data"]
     assert delivered["shipment"]["status"] == delivered["event"]["status"] == "delivered"
     assert delivered["event"]["description"] == STATUS_DESCRIPTIONS[ShipmentStatus.DELIVERED]
-    assert delivered["event"]["occurred_at"] == "2026-11-25T10:00:00+00:00"
+    assert delivered["event"]["occurred_at"] == "2026-11-25T08:00:00+00:00"
 
     sent = payloads[other["id"]]
     assert sent["shipment.created"]["data"]["shipment"]["reference"] == "ORDER-2"

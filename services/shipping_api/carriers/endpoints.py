@@ -45,7 +45,10 @@ async def verified_carrier(
     description=(
         "Authenticated by an HMAC-SHA256 signature of the body with the carrier's secret. "
         "Resending an event (same `event_id`) is harmless: it is recognised and ignored. "
-        "A status the shipment cannot move to is `409`."
+        "An event older (by `occurred_at`) than the one the shipment's status came from is "
+        "recorded in its place in the history and leaves the status as it is; a newer status "
+        "the shipment cannot move to is `409`. A time in the future is recorded as the moment "
+        "the event arrives."
     ),
     responses=problem_responses(401, 404, 409, 422),
 )

@@ -44,7 +44,10 @@ class CarrierEventIn(BaseModel):
     )
     tracking_code: str = Field(max_length=32)
     status: CarrierStatus
-    occurred_at: AwareTimestamp
+    occurred_at: AwareTimestamp = Field(
+        description="When it happened by your clock: the event takes its place in the history "
+        "by this time, also when it is sent late."
+    )
     city: City | None = Field(None, description="Where it happened: the city only.")
     description: str | None = Field(None, max_length=500)
 

@@ -1,4 +1,5 @@
-"""Status events pushed by carriers: checked against the status machine, recorded once."""
+"""Status events pushed by carriers: recorded once, at the carrier's time; those that move the
+status are checked against the status machine."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from services.shipping_api.models import Shipment, ShipmentEvent
 from services.shipping_api.notifications.outbox import enqueue_recipient_mail
 from services.shipping_api.tracking.cache import TrackingCache
 from services.shipping_api.vocabulary import (
+    CARRIER_STATUSES,
     FINAL_STATUSES,
     RECIPIENT_MAIL_STATUSES,
     STATUS_DESCRIPTIONS,
@@ -59,16 +60,27 @@ async def change_status(
     carrier: str | None = None,
     carrier_event_id: str | None = None,
 ) -> ShipmentEvent:
+    # A carrier's clock may run ahead of ours: nothing is recorded as happening in the future.
+    occurred_at = min(occurred_at or now, now)
     current = ShipmentStatus(shipment.status)
-    if not can_transition(current, new_status):
+    # 0205: a carrier that reports late (a batch upload, a scanner that was offline) puts the
+    # event in its place in the history; the status follows the latest event by the carrier's
+    # time, so an event older than the one the status came from changes nothing else. Our own
+    # statuses precede every scan, so against them an event is never late.
+    is_late = current in CARRIER_STATUSES and occurred_at < shipment.status_changed_at
+    if not is_late and not can_transition(current, new_status):
         raise IllegalTransition(
             f"a shipment that is {current.value} cannot become {new_status.value}"
         )
+    if shipment.recipient_erased_at is not None:
+        # 0208: an event after the erasure moves the shipment on without a recipient: the
+        # delivery scan's city is the recipient's, and the carrier's text may name them.
+        city, description = None, None
     event = ShipmentEvent(
         id=uuid7(),
         shipment_id=shipment.id,
         status=new_status.value,
-        occurred_at=occurred_at or now,
+        occurred_at=occurred_at,
         recorded_at=now,
         city=city,
         description=description or STATUS_DESCRIPTIONS[new_status],
@@ -77,13 +89,14 @@ async def change_status(
         carrier_event_id=carrier_event_id,
     )
     session.add(event)
-    shipment.status = new_status.value
     if outboxes.tracking_cache is not None:
         outboxes.tracking_cache.forget(shipment.tracking_code)
-    shipment.status_changed_at = now
     shipment.updated_at = now
-    if new_status in FINAL_STATUSES:
-        shipment.final_at = now
+    if not is_late:
+        shipment.status = new_status.value
+        shipment.status_changed_at = occurred_at
+        if new_status in FINAL_STATUSES:
+            shipment.final_at = occurred_at
     await session.flush()
     await enqueue_webhooks(
         session,
@@ -98,9 +111,11 @@ async def change_status(
         now=now,
         retry_window=outboxes.webhook_retry,
     )
-    # Sandbox shipments never reach a real person's mailbox.
+    # Sandbox shipments never reach a real person's mailbox; a late event is history, not news
+    # for the recipient.
     if (
-        new_status in RECIPIENT_MAIL_STATUSES
+        not is_late
+        and new_status in RECIPIENT_MAIL_STATUSES
         and shipment.recipient_email
         and shipment.mode == ShipmentMode.LIVE.value
     ):

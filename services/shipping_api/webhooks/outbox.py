@@ -75,7 +75,8 @@ def shipment_event_data(
 
 
 def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str, Any]:
-    """The ``data`` of the webhook event of a status change (``shipment_event_data``)."""
+    """The ``data`` of the webhook event of a status change (``shipment_event_data``); of a
+    shipment whose recipient is erased in the restricted form (0208), like a restricted one."""
     return shipment_event_data(
         shipment_id=shipment.id,
         tracking_code=shipment.tracking_code,
@@ -87,7 +88,7 @@ def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str
         occurred_at=event.occurred_at,
         city=event.city,
         description=event.description,
-        is_restricted=shipment.is_restricted,
+        is_restricted=shipment.is_restricted or shipment.recipient_erased_at is not None,
     )
 
 
