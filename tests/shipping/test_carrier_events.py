@@ -206,3 +206,32 @@ async def test_an_event_after_the_erasure_brings_no_recipient_data_back(
     assert data["shipment"]["reference"] is None
     assert "Hoogvliet" not in str(payloads[0])
     assert "Jansen" not in str(payloads[0])
+
+
+async def test_a_late_scan_is_announced_at_its_own_time_with_the_current_status(
+    shipping: Shipping,
+) -> None:
+    response = await shipping.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://shop.example.nl/hook", "events": ["shipment.in_transit"]},
+        headers=shipping.headers,
+    )
+    assert response.status_code == 201, response.text
+    body = await shipping.create()
+    shipping.clock.set(REPORTED_AT)
+    await push_all(
+        shipping,
+        body["tracking_code"],
+        ("a", "handed_to_carrier", "2026-11-25T09:30:00Z"),
+        ("b", "delivered", "2026-11-25T12:00:00Z"),
+        ("c", "in_transit", "2026-11-25T10:00:00Z"),
+    )
+
+    async with shipping.session() as session:
+        payloads = (await session.scalars(select(WebhookDelivery.payload))).all()
+    assert len(payloads) == 1
+    assert payloads[0] is not None
+    data = payloads[0]["data"]
+    assert data["event"]["status"] == "in_transit"
+    assert data["event"]["occurred_at"] == "2026-11-25T10:00:00+00:00"
+    assert data["shipment"]["status"] == "delivered"

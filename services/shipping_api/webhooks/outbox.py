@@ -44,9 +44,11 @@ def shipment_event_data(
     city: str | None,
     description: str,
     is_restricted: bool,
+    shipment_status: str | None = None,
 ) -> dict[str, Any]:
     """The ``data`` of a shipment's webhook event: its identifiers and the new status, no
-    recipient.
+    recipient. ``shipment_status`` is the shipment's status when it is not the event's (an event
+    a carrier reported late, 0205).
 
     AVG art. 18/21 (0004): of a restricted shipment only what the webshop needs to run the
     delivery goes out: no reference, no city (the delivery scan's is the recipient's), and
@@ -62,7 +64,7 @@ def shipment_event_data(
             "reference": reference,
             "carrier": carrier,
             "service": service,
-            "status": status,
+            "status": shipment_status or status,
             "mode": mode,
         },
         "event": {
@@ -89,6 +91,7 @@ def shipment_event_payload(shipment: Shipment, event: ShipmentEvent) -> dict[str
         city=event.city,
         description=event.description,
         is_restricted=shipment.is_restricted or shipment.recipient_erased_at is not None,
+        shipment_status=shipment.status,
     )
 
 
