@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.identity_app import PASSWORD
 from tests.support.platform import (
     AccountHolder,
     issue_api_key,
@@ -129,7 +130,9 @@ def test_an_account_holder_typing_someone_elses_phone_and_address_gets_nothing_o
     holder = register_and_login(client)
     # Neither is confirmed by anyone: the phone never is, the new address is not (yet).
     changed = client.patch(
-        "/v1/accounts/me", json={"phone": VICTIM_PHONE, "email": private}, headers=holder.headers
+        "/v1/accounts/me",
+        json={"phone": VICTIM_PHONE, "email": private, "current_password": PASSWORD},
+        headers=holder.headers,
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["email_verified"] is False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.identity_app import Identity, bearer
+from tests.support.identity_app import PASSWORD, Identity, bearer
 from tests.support.smtp import Inbox
 
 
@@ -78,7 +78,9 @@ async def test_patch_to_an_email_in_use_is_409(identity: Identity) -> None:
     other = await identity.register()
     _, headers = await identity.user()
     response = await identity.client.patch(
-        "/v1/accounts/me", json={"email": other["email"].upper()}, headers=headers
+        "/v1/accounts/me",
+        json={"email": other["email"].upper(), "current_password": PASSWORD},
+        headers=headers,
     )
     assert response.status_code == 409
     assert [e["field"] for e in response.json()["errors"]] == ["email"]
@@ -93,7 +95,9 @@ async def test_changing_email_needs_confirmation_again_and_tells_the_old_address
     account, headers = await identity.user()
     await identity.deliver_mail()
     response = await identity.client.patch(
-        "/v1/accounts/me", json={"email": "new-address@example.nl"}, headers=headers
+        "/v1/accounts/me",
+        json={"email": "new-address@example.nl", "current_password": PASSWORD},
+        headers=headers,
     )
     assert response.status_code == 200
     assert response.json()["email_verified"] is False
@@ -102,6 +106,91 @@ async def test_changing_email_needs_confirmation_again_and_tells_the_old_address
     assert "new-address@example.nl" in Inbox.body(to_old[-1])
     to_new = await inbox.wait_for("new-address@example.nl")
     assert "verify-email?token=" in Inbox.body(to_new[0])
+
+
+REDIRECTING_CHANGES = [
+    pytest.param({"email": "attacker@example.net"}, id="email"),
+    pytest.param({"iban": "NL02ABNA0123456789"}, id="iban"),
+]
+
+
+@pytest.mark.parametrize("change", REDIRECTING_CHANGES)
+async def test_changing_email_or_iban_without_the_current_password_is_422_naming_it(
+    identity: Identity, change: dict[str, str]
+) -> None:
+    account, headers = await identity.user()
+    response = await identity.client.patch("/v1/accounts/me", json=change, headers=headers)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["current_password"]
+    assert (await identity.client.get("/v1/accounts/me", headers=headers)).json() == account
+
+
+@pytest.mark.parametrize("change", REDIRECTING_CHANGES)
+async def test_a_wrong_current_password_gets_the_password_changes_answer(
+    identity: Identity, change: dict[str, str]
+) -> None:
+    account, headers = await identity.user()
+    wrong = "not-my-password-1"
+    response = await identity.client.patch(
+        "/v1/accounts/me", json={**change, "current_password": wrong}, headers=headers
+    )
+    password_change = await identity.client.post(
+        "/v1/accounts/me/password",
+        json={"current_password": wrong, "new_password": "zeilboot-molen-tulp-77"},
+        headers=headers,
+    )
+    assert response.status_code == password_change.status_code == 422
+    assert response.json()["errors"] == password_change.json()["errors"]
+    assert (await identity.client.get("/v1/accounts/me", headers=headers)).json() == account
+
+
+@pytest.mark.parametrize("change", REDIRECTING_CHANGES)
+async def test_changing_email_or_iban_with_the_current_password_is_200(
+    identity: Identity, change: dict[str, str]
+) -> None:
+    _, headers = await identity.user()
+    response = await identity.client.patch(
+        "/v1/accounts/me", json={**change, "current_password": PASSWORD}, headers=headers
+    )
+    assert response.status_code == 200
+    assert "current_password" not in response.json()
+    me = (await identity.client.get("/v1/accounts/me", headers=headers)).json()
+    assert {name: me[name] for name in change} == change
+
+
+async def test_wrong_current_passwords_on_an_email_change_count_as_failed_logins(
+    identity: Identity,
+) -> None:
+    account, headers = await identity.user()
+    attempts = int(identity.settings.login_failures_per_account.split("/")[0])
+    for _ in range(attempts):
+        guess = await identity.client.patch(
+            "/v1/accounts/me",
+            json={"email": "attacker@example.net", "current_password": "a-wrong-guess-1"},
+            headers=headers,
+        )
+        assert guess.status_code == 422
+    response = await identity.client.patch(
+        "/v1/accounts/me",
+        json={"email": "attacker@example.net", "current_password": PASSWORD},
+        headers=headers,
+    )
+    assert response.status_code == 429
+    login = await identity.token_response(
+        grant_type="password", username=account["email"], password=PASSWORD
+    )
+    assert login.status_code == 429
+
+
+async def test_other_fields_change_without_the_current_password(identity: Identity) -> None:
+    account, headers = await identity.user()
+    response = await identity.client.patch(
+        "/v1/accounts/me",
+        json={"phone": "+31612345678", "email": account["email"].upper(), "iban": account["iban"]},
+        headers=headers,
+    )
+    assert response.status_code == 200
+    assert response.json()["phone"] == "+31612345678"
 
 
 async def test_api_key_cannot_manage_the_account(identity: Identity) -> None:

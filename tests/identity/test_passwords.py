@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -13,6 +14,21 @@ from tests.support.identity_app import PASSWORD, Identity, bearer, link_token
 from tests.support.smtp import Inbox
 
 NEW_PASSWORD = "zeilboot-molen-tulp-77"
+RESET = "/v1/auth/password-reset"
+
+
+async def confirmed_account(identity: Identity, inbox: Inbox) -> dict[str, Any]:
+    """A registered account whose holder followed the confirmation link."""
+    account = await identity.register()
+    await identity.deliver_mail()
+    token = link_token(Inbox.body((await inbox.wait_for(account["email"]))[0]))
+    confirmed = await identity.client.post("/v1/auth/verify-email", json={"token": token})
+    assert confirmed.status_code == 204
+    return account
+
+
+def reset_links(mails: list[Any]) -> list[str]:
+    return [link_token(Inbox.body(m)) for m in mails if "Wachtwoord" in str(m["Subject"])]
 
 
 async def test_change_password_needs_the_current_one(identity: Identity) -> None:
@@ -74,13 +90,13 @@ def test_policy_refuses_padded_common_words_and_accepts_passphrases() -> None:
 
 
 async def test_password_reset_by_mail_over_smtp(identity: Identity, inbox: Inbox) -> None:
-    account = await identity.register()
+    account = await confirmed_account(identity, inbox)
     tokens = await identity.login(account["email"])
     response = await identity.client.post(
         "/v1/auth/password-reset", json={"email": account["email"].upper()}
     )
     assert response.status_code == 202
-    assert await identity.deliver_mail() == 2  # the confirmation link and the reset link
+    assert await identity.deliver_mail() == 1
     mails = await inbox.wait_for(account["email"], count=2)
     reset = next(mail for mail in mails if "Wachtwoord" in str(mail["Subject"]))
     token = link_token(Inbox.body(reset))
@@ -116,7 +132,7 @@ async def test_reset_for_an_unknown_address_answers_the_same_and_sends_nothing(
 
 
 async def test_reset_link_expires(identity: Identity, inbox: Inbox) -> None:
-    account = await identity.register()
+    account = await confirmed_account(identity, inbox)
     await identity.client.post("/v1/auth/password-reset", json={"email": account["email"]})
     await identity.deliver_mail()
     mails = await inbox.wait_for(account["email"], count=2)
@@ -129,7 +145,7 @@ async def test_reset_link_expires(identity: Identity, inbox: Inbox) -> None:
 
 
 async def test_a_new_reset_link_replaces_the_previous_one(identity: Identity, inbox: Inbox) -> None:
-    account = await identity.register()
+    account = await confirmed_account(identity, inbox)
     for _ in range(2):
         await identity.client.post("/v1/auth/password-reset", json={"email": account["email"]})
     await identity.deliver_mail()
@@ -148,7 +164,7 @@ async def test_a_new_reset_link_replaces_the_previous_one(identity: Identity, in
 async def test_weak_password_on_reset_keeps_the_link_usable(
     identity: Identity, inbox: Inbox
 ) -> None:
-    account = await identity.register()
+    account = await confirmed_account(identity, inbox)
     await identity.client.post("/v1/auth/password-reset", json={"email": account["email"]})
     await identity.deliver_mail()
     mails = await inbox.wait_for(account["email"], count=2)
@@ -182,3 +198,40 @@ async def test_hash_made_with_old_parameters_is_upgraded_at_login(identity: Iden
     assert stored != old_hash
     assert "m=1024,t=1,p=1" in stored
     await identity.login(account["email"])
+
+
+async def test_reset_for_an_unconfirmed_address_answers_as_for_an_unknown_one_and_mails_nothing(
+    identity: Identity, inbox: Inbox
+) -> None:
+    account = await identity.register()
+    assert account["email_verified"] is False
+    unconfirmed = await identity.client.post(RESET, json={"email": account["email"]})
+    unknown = await identity.client.post(RESET, json={"email": "nobody@example.nl"})
+    assert unconfirmed.status_code == unknown.status_code == 202
+    assert unconfirmed.content == unknown.content
+    assert await identity.deliver_mail() == 1  # only the confirmation link of the registration
+    mails = await inbox.wait_for(account["email"])
+    assert reset_links(mails) == []
+
+
+async def test_a_reset_link_mailed_before_an_email_change_is_refused_after_it(
+    identity: Identity, inbox: Inbox
+) -> None:
+    account = await confirmed_account(identity, inbox)
+    await identity.client.post(RESET, json={"email": account["email"]})
+    await identity.deliver_mail()
+    (token,) = reset_links(await inbox.wait_for(account["email"], count=2))
+    tokens = await identity.login(account["email"])
+    changed = await identity.client.patch(
+        "/v1/accounts/me",
+        json={"email": "new-address@example.nl", "current_password": PASSWORD},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert changed.status_code == 200
+
+    response = await identity.client.post(
+        "/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "token"
+    await identity.login("new-address@example.nl", PASSWORD)

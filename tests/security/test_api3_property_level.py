@@ -20,7 +20,7 @@ from services.shipping_api.models import Base as ShippingBase
 from tests.security.conftest import Running, ShippingWorld
 from tests.security.documents import SERVICES, json_body, operations, subschemas, success_schemas
 from tests.support.access_matrix import RULES, Access, Caller
-from tests.support.identity_app import Identity
+from tests.support.identity_app import PASSWORD, Identity
 from tests.support.privacy_harness import Privacy
 from tests.support.shipping_factories import shipment_body
 
@@ -144,7 +144,11 @@ async def test_identity_responses_hold_no_stored_hash_or_ciphertext(identity: Id
     client = identity.client
     responses = [
         await client.get("/v1/accounts/me", headers=login),
-        await client.patch("/v1/accounts/me", json={"iban": "NL02ABNA0123456789"}, headers=login),
+        await client.patch(
+            "/v1/accounts/me",
+            json={"iban": "NL02ABNA0123456789", "current_password": PASSWORD},
+            headers=login,
+        ),
         await client.post(
             "/v1/api-keys", json={"name": "shop", "scopes": ["shipments:read"]}, headers=login
         ),

@@ -14,7 +14,7 @@ from services.identity_api.accounts import service
 from services.identity_api.accounts.schemas import (
     AccountCreate,
     AccountRead,
-    AccountUpdate,
+    OwnAccountUpdate,
     PasswordChange,
     SenderDetails,
 )
@@ -69,11 +69,13 @@ async def read_me(
     "/v1/accounts/me",
     response_model=AccountRead,
     summary="Change your account's details",
-    description="Send only the fields to change. A new e-mail address must be confirmed again.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    description="Send only the fields to change. A new e-mail address must be confirmed again. "
+    "Changing `email` or `iban` needs `current_password` in the same body (422 naming it when "
+    "missing or wrong; wrong guesses are throttled like failed logins).",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 async def update_me(
-    body: AccountUpdate,
+    body: OwnAccountUpdate,
     session: SessionDep,
     ctx: ContextDep,
     principal: UserDep,

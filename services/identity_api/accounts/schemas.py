@@ -129,6 +129,33 @@ class AccountUpdate(BaseModel):
     check_postcode = field_validator("postcode")(_postcode_for_country)
 
 
+CURRENT_PASSWORD_FOR = ("email", "iban")
+
+
+class OwnAccountUpdate(AccountUpdate):
+    """An account holder's own change. A new ``email`` or ``iban`` also needs the current
+    password: a stolen access token must not redirect account mail (and with it password
+    resets) or payouts."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"phone": "+31612345678", "website": None},
+                {"iban": "NL91ABNA0417164300", "current_password": "kaas-fiets-regen-42"},
+            ]
+        },
+    )
+
+    current_password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_LENGTH,
+        description="Your current password; required when `email` or `iban` changes, "
+        "ignored otherwise.",
+    )
+
+
 class AccountRead(BaseModel):
     """An account as its holder sees it (the IBAN in full)."""
 

@@ -18,6 +18,7 @@ from services.identity_api.accounts.schemas import (
     AccountRead,
     AccountStaffRead,
     AccountUpdate,
+    OwnAccountUpdate,
     SenderDetails,
     mask_iban,
 )
@@ -199,15 +200,49 @@ async def apply_changes(
     return changed
 
 
+def _needs_current_password(cipher: FieldCipher, account: Account, changes: AccountUpdate) -> bool:
+    """Whether the change redirects account mail or payouts (a new e-mail address or IBAN)."""
+    sent = changes.model_fields_set
+    new_email = "email" in sent and (changes.email or "").lower() != (account.email or "").lower()
+    new_iban = "iban" in sent and changes.iban != read_iban(cipher, account)
+    return new_email or new_iban
+
+
+async def verify_current_password(
+    ctx: Context, account: Account, password: str | None, *, field: str = "current_password"
+) -> None:
+    """Check the holder's current password before a change a stolen login must not make.
+
+    Wrong guesses count as failed logins of the address, so a stolen access token does not
+    become a way to guess the password."""
+    assert account.email is not None  # noqa: S101 - active accounts have both
+    assert account.password_hash is not None  # noqa: S101
+    if password is None:
+        raise ValidationFailed.for_field(field, "your current password is needed for this change")
+    wait = await login_wait(ctx, account.email)
+    if wait:
+        raise TooManyRequests(wait, "too many wrong passwords; try again later")
+    valid, _ = await ctx.runtime.passwords.verify_and_update(password, account.password_hash)
+    if not valid:
+        await count_failed_login(ctx, account.email)
+        raise ValidationFailed.for_field(field, "this is not your current password")
+
+
 async def update_own(
-    session: AsyncSession, ctx: Context, account_id: uuid.UUID, changes: AccountUpdate
+    session: AsyncSession, ctx: Context, account_id: uuid.UUID, changes: OwnAccountUpdate
 ) -> Account:
     account = await get_own(session, account_id)
+    if _needs_current_password(ctx.runtime.cipher, account, changes):
+        await verify_current_password(ctx, account, changes.current_password)
     if changes.email is not None and await repository.email_taken(
         session, changes.email, except_id=account.id
     ):
         raise email_taken()
-    await apply_changes(session, ctx, account, changes)
+    fields = AccountUpdate.model_construct(
+        changes.model_fields_set - {"current_password"},
+        **{name: getattr(changes, name) for name in AccountUpdate.model_fields},
+    )
+    await apply_changes(session, ctx, account, fields)
     return account
 
 
@@ -220,18 +255,8 @@ async def change_password(
     new_password: str,
 ) -> None:
     account = await get_own(session, account_id)
-    assert account.email is not None  # noqa: S101 - active accounts have both
-    assert account.password_hash is not None  # noqa: S101
-    wait = await login_wait(ctx, account.email)
-    if wait:
-        raise TooManyRequests(wait, "too many wrong passwords; try again later")
-    valid, _ = await ctx.runtime.passwords.verify_and_update(
-        current_password, account.password_hash
-    )
-    if not valid:
-        # A stolen access token must not become a way to guess the password.
-        await count_failed_login(ctx, account.email)
-        raise ValidationFailed.for_field("current_password", "this is not your current password")
+    await verify_current_password(ctx, account, current_password)
+    assert account.email is not None  # noqa: S101 - checked by verify_current_password
     check_password(new_password, field="new_password", context=(account.email, account.name))
     if current_password == new_password:
         raise ValidationFailed.for_field("new_password", "choose a password you did not use now")

@@ -161,7 +161,9 @@ async def resend_verification(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     summary="Mail a password-reset link",
-    description="The answer is the same whether or not the address has an account.",
+    description="The answer is the same whether or not the address has an account. Only an "
+    "account's confirmed address gets a link; a link stops working when the account's address "
+    "changes.",
     responses=problem_responses(422, 429),
 )
 async def request_password_reset(

@@ -423,13 +423,20 @@ async def verify_email(session: AsyncSession, ctx: Context, *, token: str) -> No
 
 
 async def request_password_reset(session: AsyncSession, ctx: Context, *, email: str) -> None:
-    """Mail a reset link when the address has an account; the answer never tells whether."""
+    """Mail a reset link when the address is an account's confirmed one; the answer never
+    tells whether. An unconfirmed address gets nothing: anyone holding a login can set one,
+    and a reset link would hand them the account."""
     settings = ctx.runtime.settings
     wait = await ctx.limiter.hit(settings.login_failures_per_ip, "reset-ip", ctx.origin.ip or "-")
     if wait:
         raise TooManyRequests(wait, "too many password-reset requests; try again later")
     account = await accounts.by_email(session, email)
-    if account is None or not account.is_active or account.email is None:
+    if (
+        account is None
+        or not account.is_active
+        or account.email is None
+        or account.email_verified_at is None
+    ):
         return
     address_key = hashlib.sha256(account.email.lower().encode()).hexdigest()
     if await ctx.limiter.hit(settings.mail_requests_per_address, "reset-mail", address_key):
@@ -479,13 +486,11 @@ async def reset_password(
         session, token_hash, MailTokenPurpose.RESET_PASSWORD, ctx.now
     )
     account = await accounts.get_active(session, used.account_id) if used else None
-    if used is None or account is None:
+    # The link was mailed to one address; after a change of address it no longer counts.
+    if used is None or account is None or (account.email or "").lower() != used.email.lower():
         raise await _invalid_token(ctx)
     check_password(new_password, field="new_password", context=(account.email, account.name))
     await set_password(session, ctx, account, new_password)
-    if account.email_verified_at is None and (account.email or "").lower() == used.email.lower():
-        # Following the link proved control of the mailbox.
-        account.email_verified_at = ctx.now
     await record(
         session, account.id, SecurityEventType.PASSWORD_RESET, origin=ctx.origin, now=ctx.now
     )
