@@ -230,6 +230,11 @@ class RefreshToken(UUIDPrimaryKey, Base):
     token_hash: Mapped[str] = mapped_column(
         String(64), nullable=False, unique=True, info=pii(PiiCategory.CREDENTIALS, exportable=False)
     )
+    scope: Mapped[str] = mapped_column(String(255), nullable=False)
+    """The scopes the login was granted, space-separated; every rotation passes on these."""
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    """When the login that started the family happened; the family ends
+    ``IDENTITY_REFRESH_FAMILY_MAX_DAYS`` later, however often it is rotated."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -74,6 +74,9 @@ class IdentitySettings(BaseServiceSettings):
     access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
     service_token_ttl_seconds: int = Field(600, ge=60, le=3600)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    refresh_family_max_days: int = Field(90, ge=1, le=365)
+    """``IDENTITY_REFRESH_FAMILY_MAX_DAYS``: a login ends this long after the password was
+    entered, however often its refresh token is rotated; then the password is asked again."""
     signing_key_publish_ahead_seconds: int = Field(660, ge=0, le=86_400)
     """A new signing key is published this long before it signs (other services cache the
     JWKS for 10 minutes), so no token is ever signed by a key a verifier cannot know yet."""

@@ -100,6 +100,43 @@ async def test_refresh_token_rotates(identity: Identity) -> None:
     assert me.status_code == 200
 
 
+async def test_refresh_keeps_the_narrower_scope_of_the_login(identity: Identity) -> None:
+    account = await identity.register()
+    tokens = await identity.login(account["email"], scope="shipments:read reports:read")
+    for _ in range(2):
+        response = await identity.token_response(
+            grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        )
+        assert response.status_code == 200
+        tokens = response.json()
+        assert tokens["scope"] == "reports:read shipments:read"
+        assert claims(tokens["access_token"])["scope"] == "reports:read shipments:read"
+
+
+async def test_a_login_ends_after_its_absolute_lifetime_however_often_it_is_refreshed(
+    identity: Identity,
+) -> None:
+    account = await identity.register()
+    tokens = await identity.login(account["email"])
+    max_days = identity.settings.refresh_family_max_days
+    lived = 0
+    while lived + 29 < max_days:
+        identity.clock.advance(timedelta(days=29))
+        lived += 29
+        response = await identity.token_response(
+            grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        )
+        assert response.status_code == 200, f"refused after {lived} days"
+        tokens = response.json()
+    identity.clock.advance(timedelta(days=max_days - lived))
+    response = await identity.token_response(
+        grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    await identity.login(account["email"])  # the password starts a new login
+
+
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_login(
     identity: Identity,
 ) -> None:

@@ -92,25 +92,46 @@ async def mint_access_token(
     return token, ttl
 
 
+@dataclass(frozen=True, slots=True)
+class Login:
+    """What a refresh-token family keeps of the login that started it."""
+
+    family_id: uuid.UUID
+    authenticated_at: datetime
+    scopes: list[str]
+
+
+def family_ends_at(ctx: Context, authenticated_at: datetime) -> datetime:
+    """No rotation keeps a login alive past this: a stolen refresh token, used before its
+    holder's, stays usable for at most this long."""
+    return authenticated_at + timedelta(days=ctx.runtime.settings.refresh_family_max_days)
+
+
 async def issue_refresh_token(
     session: AsyncSession,
     ctx: Context,
     *,
     account_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
-    family_id: uuid.UUID | None = None,
+    login: Login | None = None,
+    scopes: list[str] | None = None,
 ) -> str:
+    if login is None:
+        login = Login(family_id=uuid7(), authenticated_at=ctx.now, scopes=scopes or [])
     token = secrets.token_urlsafe(32)
+    expires_at = ctx.now + timedelta(days=ctx.runtime.settings.refresh_token_ttl_days)
     await repository.add(
         session,
         RefreshToken(
-            family_id=family_id or uuid7(),
+            family_id=login.family_id,
             subject_kind=SubjectKind.USER if account_id else SubjectKind.STAFF,
             account_id=account_id,
             staff_id=staff_id,
             token_hash=keyed_hash(ctx.runtime.hash_key, token),
+            scope=" ".join(login.scopes),
+            authenticated_at=login.authenticated_at,
             created_at=ctx.now,
-            expires_at=ctx.now + timedelta(days=ctx.runtime.settings.refresh_token_ttl_days),
+            expires_at=min(expires_at, family_ends_at(ctx, login.authenticated_at)),
         ),
     )
     return token
@@ -121,22 +142,24 @@ async def _tokens_for_account(
     ctx: Context,
     account: Account,
     scopes: list[str],
-    family_id: uuid.UUID | None = None,
+    login: Login | None = None,
 ) -> IssuedTokens:
     access, ttl = await mint_access_token(
         session, ctx, subject=str(account.id), kind=PrincipalKind.USER, scopes=scopes
     )
-    refresh = await issue_refresh_token(session, ctx, account_id=account.id, family_id=family_id)
+    refresh = await issue_refresh_token(
+        session, ctx, account_id=account.id, login=login, scopes=scopes
+    )
     return IssuedTokens(access, ttl, " ".join(scopes), refresh)
 
 
 async def _tokens_for_staff(
-    session: AsyncSession, ctx: Context, staff: StaffUser, family_id: uuid.UUID | None = None
+    session: AsyncSession, ctx: Context, staff: StaffUser, login: Login | None = None
 ) -> IssuedTokens:
     access, ttl = await mint_access_token(
         session, ctx, subject=str(staff.id), kind=PrincipalKind.STAFF, scopes=[], roles=[staff.role]
     )
-    refresh = await issue_refresh_token(session, ctx, staff_id=staff.id, family_id=family_id)
+    refresh = await issue_refresh_token(session, ctx, staff_id=staff.id, login=login)
     return IssuedTokens(access, ttl, "", refresh)
 
 
@@ -261,22 +284,32 @@ async def refresh_grant(session: AsyncSession, ctx: Context, *, refresh_token: s
     row = await repository.refresh_token_by_hash(
         session, keyed_hash(ctx.runtime.hash_key, refresh_token)
     )
-    if row is None or row.revoked_at is not None or row.expires_at <= ctx.now:
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.expires_at <= ctx.now
+        # Checked as well as ``expires_at``: a lowered maximum ends older logins too.
+        or family_ends_at(ctx, row.authenticated_at) <= ctx.now
+    ):
         raise InvalidGrant("the refresh token is unknown, expired or revoked")
     if row.rotated_at is not None or not await repository.mark_rotated(session, row.id, ctx.now):
         await _revoke_reused_family(session, ctx, row)
         raise InvalidGrant("the refresh token was already used; this login was signed out")
+    # The login's grant, never more: a scope removed since is dropped, none is added.
+    login = Login(
+        family_id=row.family_id,
+        authenticated_at=row.authenticated_at,
+        scopes=sorted(set(row.scope.split()) & ACCOUNT_SCOPES),
+    )
     if row.account_id is not None:
         account = await accounts.get_active(session, row.account_id)
         if account is None:
             raise InvalidGrant("the account no longer exists")
-        return await _tokens_for_account(
-            session, ctx, account, sorted(ACCOUNT_SCOPES), family_id=row.family_id
-        )
+        return await _tokens_for_account(session, ctx, account, login.scopes, login=login)
     staff = await staff_users.get(session, row.staff_id) if row.staff_id else None
     if staff is None or not staff.is_active:
         raise InvalidGrant("this staff login is disabled")
-    return await _tokens_for_staff(session, ctx, staff, family_id=row.family_id)
+    return await _tokens_for_staff(session, ctx, staff, login=login)
 
 
 async def logout(session: AsyncSession, ctx: Context, *, refresh_token: str) -> None:
