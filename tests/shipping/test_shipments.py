@@ -222,12 +222,12 @@ async def test_list_filters_by_status_carrier_reference_and_time(shipping: Shipp
 async def test_cancel_before_handover_and_409_after(shipping: Shipping) -> None:
     body = await shipping.create(headers=shipping.test_headers)
     cancelled = await shipping.client.post(
-        f"/v1/shipments/{body['id']}/cancel", headers=shipping.headers
+        f"/v1/shipments/{body['id']}/cancel", headers=shipping.test_headers
     )
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
     again = await shipping.client.post(
-        f"/v1/shipments/{body['id']}/cancel", headers=shipping.headers
+        f"/v1/shipments/{body['id']}/cancel", headers=shipping.test_headers
     )
     assert again.status_code == 409
 
@@ -238,7 +238,7 @@ async def test_cancel_before_handover_and_409_after(shipping: Shipping) -> None:
         )
     assert (await shipping.stored(handed["id"])).status == "handed_to_carrier"
     late = await shipping.client.post(
-        f"/v1/shipments/{handed['id']}/cancel", headers=shipping.headers
+        f"/v1/shipments/{handed['id']}/cancel", headers=shipping.test_headers
     )
     assert late.status_code == 409
     assert late.json()["type"].endswith("illegal-transition")

@@ -21,6 +21,7 @@ from services.shipping_api.labels.render_zpl import render_zpl
 from services.shipping_api.labels.schemas import LabelBatchRequest, LabelFormat
 from services.shipping_api.labels.sender import SenderDirectory
 from services.shipping_api.labels.service import print_labels
+from services.shipping_api.shipments.access import key_mode
 
 router = APIRouter(tags=["labels"])
 
@@ -85,6 +86,7 @@ async def shipment_label(
         session,
         [shipment_id],
         principal.account_id,
+        mode=key_mode(principal),
         senders=_senders(request),
         now=clock.now(),
         outboxes=outboxes,
@@ -112,6 +114,7 @@ async def batch_labels(
         session,
         body.shipment_ids,
         principal.account_id,
+        mode=key_mode(principal),
         senders=_senders(request),
         now=clock.now(),
         outboxes=outboxes,

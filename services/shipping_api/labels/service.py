@@ -58,15 +58,20 @@ async def print_labels(
     shipment_ids: Sequence[uuid.UUID],
     account_id: uuid.UUID,
     *,
+    mode: ShipmentMode | None = None,
     senders: SenderDirectory,
     now: datetime,
     outboxes: Outboxes,
 ) -> list[Label]:
-    """The labels of these shipments, in the order asked; first prints move them on."""
+    """The labels of these shipments, in the order asked; first prints move them on.
+    ``mode``: the caller's key's (0205: another mode's shipments do not exist for it)."""
     unique_ids = list(dict.fromkeys(shipment_ids))
-    shipments = {
-        s.id: s for s in await repository.get_many_for_account(session, unique_ids, account_id)
-    }
+    # Locked until the transaction ends: two prints at once would otherwise both see
+    # ``created`` and record (and announce) ``label_printed`` twice.
+    found = await repository.get_many_for_account(
+        session, unique_ids, account_id, mode, for_update=True
+    )
+    shipments = {s.id: s for s in found}
     missing = [str(i) for i in unique_ids if i not in shipments]
     if missing:
         if len(unique_ids) == 1:

@@ -1,6 +1,6 @@
-"""Who may read shipments: the account that owns them, and support staff, whose every read is
-recorded (who, what, when, why). Privacy statement: "Alleen medewerkers die uw
-persoonsgegevens nodig hebben, kunnen deze inzien"."""
+"""Who may read shipments: the account that owns them (an API key only those of its own mode),
+and support staff, whose every read is recorded (who, what, when, why). Privacy statement:
+"Alleen medewerkers die uw persoonsgegevens nodig hebben, kunnen deze inzien"."""
 
 from __future__ import annotations
 
@@ -13,13 +13,22 @@ from fastapi import Depends, Header
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.auth import PrincipalDep, Role, Scope
+from libs.common.auth import Principal, PrincipalDep, PrincipalKind, Role, Scope
 from libs.common.db import uuid7
 from libs.common.errors import Forbidden, ValidationFailed
 from services.shipping_api.models import SupportAccess
+from services.shipping_api.vocabulary import ShipmentMode
 
 REASON_HEADER = "X-Access-Reason"
 SUPPORT_ROLES = (Role.SUPPORT, Role.ADMIN)
+
+
+def key_mode(principal: Principal) -> ShipmentMode | None:
+    """The only mode of shipments an API key sees and acts on (0205): a ``pp_test_`` key the
+    sandbox's, a live key the live ones. None: both, for the account holder's own login."""
+    if principal.kind is not PrincipalKind.API_KEY:
+        return None
+    return ShipmentMode.TEST if principal.mode == "test" else ShipmentMode.LIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +36,8 @@ class ShipmentReader:
     """The account whose shipments are read, or a staff member reading any account's."""
 
     account_id: uuid.UUID | None
+    mode: ShipmentMode | None = None
+    """An API key's mode: only shipments of that mode exist for it (``key_mode``)."""
     staff_id: uuid.UUID | None = None
     reason: str | None = None
 
@@ -50,7 +61,7 @@ async def shipment_reader(
     if principal.is_account_holder:
         if not principal.has_scopes(Scope.SHIPMENTS_READ.value):
             raise Forbidden("the credential lacks the scope(s): shipments:read")
-        return ShipmentReader(account_id=principal.account_id)
+        return ShipmentReader(account_id=principal.account_id, mode=key_mode(principal))
     if principal.is_staff and principal.has_role(*SUPPORT_ROLES):
         if reason is None or len(reason.strip()) < 5:
             raise ValidationFailed.for_field(

@@ -1,10 +1,10 @@
 """A shipment as ``GET /v1/shipments/{id}`` sends it, rendered straight to JSON bytes.
 
 The same document as :class:`~services.shipping_api.shipments.schemas.ShipmentRead` (which
-documents it in OpenAPI), built from the plain rows of ``repository.DOCUMENT_OF_ACCOUNT``,
-whether they were read through the session or directly through asyncpg
-(``shipments.fastpath``). Building and validating the Pydantic model per read cost more than
-the read itself; the values come from the database's own constraints and types.
+documents it in OpenAPI), built from the plain rows of ``repository.DOCUMENT_OF_ACCOUNT`` (or
+``DOCUMENT_OF_ACCOUNT_IN_MODE``), whether they were read through the session or directly
+through asyncpg (``shipments.fastpath``). Building and validating the Pydantic model per read
+cost more than the read itself; the values come from the database's own constraints and types.
 """
 
 from __future__ import annotations

@@ -25,7 +25,11 @@ from services.shipping_api.dependencies import (
 from services.shipping_api.errors import ShipmentNotFound
 from services.shipping_api.models import Parcel, Shipment
 from services.shipping_api.shipments import events, repository, service
-from services.shipping_api.shipments.access import ShipmentReaderDep, record_staff_access
+from services.shipping_api.shipments.access import (
+    ShipmentReaderDep,
+    key_mode,
+    record_staff_access,
+)
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.schemas import (
     BulkResult,
@@ -131,6 +135,15 @@ def creation_context(
     )
 
 
+def idempotency_scope(context: service.CreationContext) -> str:
+    """Whose ``Idempotency-Key``s these are: the account's, per mode (0205), so a live retry
+    never gets a sandbox answer back. Live keeps the account id alone, the scope stored live
+    answers were recorded under."""
+    if context.mode is ShipmentMode.TEST:
+        return f"account:{context.account_id}:test"
+    return str(context.account_id)
+
+
 @router.post(
     "",
     status_code=201,
@@ -139,7 +152,8 @@ def creation_context(
     description=(
         "Validates the recipient and parcels against the carrier's rules, prices the shipment "
         "from the rate table and assigns a tracking code. Shipments made with a `pp_test_` key "
-        "are sandbox shipments (`mode: test`)."
+        "are sandbox shipments (`mode: test`). An `Idempotency-Key` is the key mode's own: a "
+        "live key's never replays a test key's answer."
     ),
     responses={
         201: {"description": "The shipment.", "links": CREATED_LINKS},
@@ -162,7 +176,7 @@ async def create_shipment(
         principal, clock=clock, rates=rates, blind_index=blind_index, outboxes=outboxes
     )
     async with idempotency.guard(
-        request, session, scope=str(context.account_id), key=idempotency_key, now=context.now
+        request, session, scope=idempotency_scope(context), key=idempotency_key, now=context.now
     ) as claim:
         if claim.replay is not None:
             return claim.replay
@@ -203,7 +217,7 @@ async def create_bulk(
         principal, clock=clock, rates=rates, blind_index=blind_index, outboxes=outboxes
     )
     async with idempotency.guard(
-        request, session, scope=str(context.account_id), key=idempotency_key, now=context.now
+        request, session, scope=idempotency_scope(context), key=idempotency_key, now=context.now
     ) as claim:
         if claim.replay is not None:
             return claim.replay
@@ -216,8 +230,10 @@ async def create_bulk(
     response_model=Page[ShipmentRead],
     summary="List shipments, newest first",
     description=(
-        "Account holders see their own shipments. Support staff (with `X-Access-Reason`) must "
-        "filter by `account_id` or `tracking_code`; each look-up is audited."
+        "Account holders see their own shipments: an API key only those of its mode (a "
+        "`pp_test_` key the sandbox's, a live key the live ones), the account holder's login "
+        "both (`?mode=` for one). Support staff (with `X-Access-Reason`) must filter by "
+        "`account_id` or `tracking_code`; each look-up is audited."
     ),
     responses=problem_responses(401, 403, 422),
 )
@@ -238,6 +254,10 @@ async def list_shipments(
     created_to: Annotated[Timestamp | None, Query(description="Created before (RFC 3339).")] = None,
     account_id: Annotated[
         uuid.UUID | None, Query(description="Staff only: the account to look at.")
+    ] = None,
+    mode: Annotated[
+        ShipmentMode | None,
+        Query(description="Only live or only sandbox shipments (an API key sees its own mode)."),
     ] = None,
 ) -> Page[ShipmentRead]:
     code = None
@@ -261,6 +281,14 @@ async def list_shipments(
                 "account_id", "account holders see their own shipments only", location="query"
             )
         account_id = reader.account_id
+        if reader.mode is not None:
+            if mode is not None and mode is not reader.mode:
+                raise ValidationFailed.for_field(
+                    "mode",
+                    f"this API key sees {reader.mode.value} shipments only",
+                    location="query",
+                )
+            mode = reader.mode
     filters = ShipmentFilters(
         status=status,
         carrier=carrier,
@@ -270,10 +298,22 @@ async def list_shipments(
         created_to=created_to,
         account_id=account_id,
     )
-    rows, next_cursor = await service.list_shipments(session, filters, page)
-    await record_staff_access(
-        session, reader, action="list_shipments", now=clock.now(), account_id=account_id
-    )
+    rows, next_cursor = await service.list_shipments(session, filters, page, mode=mode)
+    if code is not None and rows:
+        # 0210: the entry names whose shipment was seen, which a code alone does not.
+        for shipment, _ in rows:
+            await record_staff_access(
+                session,
+                reader,
+                action="list_shipments",
+                now=clock.now(),
+                account_id=shipment.account_id,
+                shipment_id=shipment.id,
+            )
+    else:
+        await record_staff_access(
+            session, reader, action="list_shipments", now=clock.now(), account_id=account_id
+        )
     return Page[ShipmentRead](
         data=[shipment_read(s, parcels) for s, parcels in rows], next_cursor=next_cursor
     )
@@ -291,7 +331,7 @@ async def get_shipment(
     session: ReadSessionDep,
     clock: ClockDep,
 ) -> Response:
-    rows = await repository.document_rows(session, shipment_id, reader.account_id)
+    rows = await repository.document_rows(session, shipment_id, reader.account_id, reader.mode)
     if not rows:
         raise ShipmentNotFound()
     await record_staff_access(
@@ -322,7 +362,7 @@ async def list_events(
     clock: ClockDep,
     page: PageParamsDep,
 ) -> Page[ShipmentEventRead]:
-    shipment, _ = await service.get_shipment(session, shipment_id, reader.account_id)
+    shipment, _ = await service.get_shipment(session, shipment_id, reader.account_id, reader.mode)
     await record_staff_access(
         session,
         reader,
@@ -361,7 +401,12 @@ async def cancel_shipment(
 ) -> ShipmentRead:
     assert principal.account_id is not None  # noqa: S101
     shipment = await service.cancel_shipment(
-        session, shipment_id, principal.account_id, now=clock.now(), outboxes=outboxes
+        session,
+        shipment_id,
+        principal.account_id,
+        mode=key_mode(principal),
+        now=clock.now(),
+        outboxes=outboxes,
     )
     _, parcels = await service.get_shipment(session, shipment.id, principal.account_id)
     return shipment_read(shipment, parcels)
@@ -372,8 +417,9 @@ async def cancel_shipment(
     response_model=ShipmentRead,
     summary="Sandbox: move a test shipment to its next status",
     description=(
-        "Only for shipments made with a `pp_test_` key: lets an integration see every status, "
-        "webhook and label flow without a carrier. Illegal transitions are `409`."
+        "Only with a `pp_test_` key, for the shipments made with one: lets an integration see "
+        "every status, webhook and label flow without a carrier. A live key does not see "
+        "sandbox shipments (`404`); illegal transitions are `409`."
     ),
     responses=problem_responses(401, 403, 404, 409, 422),
 )
@@ -391,6 +437,7 @@ async def simulate(
         session,
         shipment_id,
         principal.account_id,
+        mode=key_mode(principal),
         status=request.status,
         city=request.city,
         now=clock.now(),

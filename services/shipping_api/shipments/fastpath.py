@@ -11,7 +11,8 @@ it (``shipments.document``).
 
 Everything else goes on to the route, which answers as always: staff (whose reads are audited),
 credentials without the scope, no or bad credentials, ids that are not canonical UUIDs, a query
-string, a shipment that is not the caller's (404), a create with an ``Idempotency-Key`` or a
+string, a shipment that is not the caller's or, for an API key, not of the key's mode (404,
+0205: the key's mode is a parameter of the read), a create with an ``Idempotency-Key`` or a
 body the rules refuse (the route names the fields), SQLite, and a database that cannot be
 reached (503). A create whose statement may have been stored before its connection failed is
 answered here, as the route answers a database that fails mid-request (503): routed, it could
@@ -39,11 +40,15 @@ from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from libs.common.logging import get_logger
 from libs.common.prerouting import PreRoutingAnswers
 from services.shipping_api.shipments import service
-from services.shipping_api.shipments.access import REASON_HEADER
+from services.shipping_api.shipments.access import REASON_HEADER, key_mode
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.endpoints import creation_context
 from services.shipping_api.shipments.endpoints import router as shipments_router
-from services.shipping_api.shipments.repository import CREATE_ONE, DOCUMENT_OF_ACCOUNT
+from services.shipping_api.shipments.repository import (
+    CREATE_ONE,
+    DOCUMENT_OF_ACCOUNT,
+    DOCUMENT_OF_ACCOUNT_IN_MODE,
+)
 from services.shipping_api.shipments.schemas import ShipmentCreate
 from services.shipping_api.shipments.tracking_codes import new_tracking_code
 
@@ -62,7 +67,10 @@ def _route(path: str, method: str) -> Route:
 
 ROUTE = _route(PREFIX + "{shipment_id}", "GET")
 CREATE_ROUTE = _route(shipments_router.prefix, "POST")
-STATEMENT = DirectStatement(DOCUMENT_OF_ACCOUNT)
+STATEMENT = DirectStatement(DOCUMENT_OF_ACCOUNT_IN_MODE)
+"""An API key's read: only a shipment of the key's mode."""
+LOGIN_STATEMENT = DirectStatement(DOCUMENT_OF_ACCOUNT)
+"""The account holder's own login's read: either mode's shipment."""
 CREATE = DirectStatement(CREATE_ONE)
 _CANONICAL_UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -108,8 +116,13 @@ class DirectShipmentReads(PreRoutingAnswers):
             "shipment_id": shipment_id.lower(),
             "account_id": principal.account_id,
         }
+        statement = LOGIN_STATEMENT
+        mode = key_mode(principal)
+        if mode is not None:
+            statement = STATEMENT
+            params["mode"] = mode.value
         try:
-            rows = await direct.fetch(STATEMENT, params)
+            rows = await direct.fetch(statement, params)
         except DIRECT_ERRORS as exc:
             log.warning("direct read failed; routed instead", error=type(exc).__name__)
             return False

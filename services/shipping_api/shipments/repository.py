@@ -38,6 +38,7 @@ from services.shipping_api.models import (
 )
 from services.shipping_api.shipments.document import PARCEL_DOCUMENT_FIELDS
 from services.shipping_api.shipments.schemas import ShipmentFilters
+from services.shipping_api.vocabulary import ShipmentMode
 from services.shipping_api.webhooks.outbox import DeliveryState
 
 
@@ -46,12 +47,23 @@ async def get(session: AsyncSession, shipment_id: uuid.UUID) -> Shipment | None:
 
 
 async def get_for_account(
-    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+    session: AsyncSession,
+    shipment_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    mode: ShipmentMode | None = None,
+    *,
+    for_update: bool = False,
 ) -> Shipment | None:
-    """``account_id`` None: any account's (staff, audited by the caller)."""
+    """``account_id`` None: any account's (staff, audited by the caller); ``mode`` None: either
+    mode's (0205: an API key passes its own). ``for_update``: the row locked until the request's
+    transaction ends, and read as it stands once locked."""
     statement = select(Shipment).where(Shipment.id == shipment_id)
     if account_id is not None:
         statement = statement.where(Shipment.account_id == account_id)
+    if mode is not None:
+        statement = statement.where(Shipment.mode == mode.value)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(statement)
 
 
@@ -64,6 +76,9 @@ _WITH_PARCELS = (
 # Built once: this read runs on every GET of a shipment, and composing the expression per
 # request cost more than the query's own round trip.
 _WITH_PARCELS_OF_ACCOUNT = _WITH_PARCELS.where(Shipment.account_id == bindparam("account_id"))
+_WITH_PARCELS_OF_ACCOUNT_IN_MODE = _WITH_PARCELS_OF_ACCOUNT.where(
+    Shipment.mode == bindparam("mode")
+)
 
 # What a shipment's document (``GET /v1/shipments/{id}``) is made of: one row per parcel,
 # plain columns instead of ORM objects, so it can also be read without the ORM
@@ -105,32 +120,54 @@ _DOCUMENT = (
     .order_by(Parcel.sequence)
 )
 DOCUMENT_OF_ACCOUNT = _DOCUMENT.where(Shipment.account_id == bindparam("account_id"))
+"""The document as the account holder's own login reads it: either mode's shipment."""
+DOCUMENT_OF_ACCOUNT_IN_MODE = DOCUMENT_OF_ACCOUNT.where(Shipment.mode == bindparam("mode"))
+"""The document as an API key reads it: only a shipment of the key's mode (0205)."""
+
+
+def _account_parameters(
+    shipment_id: uuid.UUID, account_id: uuid.UUID, mode: ShipmentMode | None
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"shipment_id": shipment_id, "account_id": account_id}
+    if mode is not None:
+        parameters["mode"] = mode.value
+    return parameters
 
 
 async def document_rows(
-    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+    session: AsyncSession,
+    shipment_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    mode: ShipmentMode | None = None,
 ) -> Sequence[RowMapping]:
     """The rows of a shipment's document, one per parcel (none: no such shipment here);
-    ``account_id`` None: any account's (staff, audited by the caller)."""
+    ``account_id`` None: any account's (staff, audited by the caller); ``mode`` None: either
+    mode's."""
     if account_id is None:
         result = await session.execute(_DOCUMENT, {"shipment_id": shipment_id})
     else:
+        statement = DOCUMENT_OF_ACCOUNT if mode is None else DOCUMENT_OF_ACCOUNT_IN_MODE
         result = await session.execute(
-            DOCUMENT_OF_ACCOUNT, {"shipment_id": shipment_id, "account_id": account_id}
+            statement, _account_parameters(shipment_id, account_id, mode)
         )
     return result.mappings().all()
 
 
 async def get_with_parcels(
-    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+    session: AsyncSession,
+    shipment_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    mode: ShipmentMode | None = None,
 ) -> tuple[Shipment, list[Parcel]] | None:
     """A shipment and its parcels in one round trip (every shipment has at least one);
-    ``account_id`` None: any account's (staff, audited by the caller)."""
+    ``account_id`` None: any account's (staff, audited by the caller); ``mode`` None: either
+    mode's."""
     if account_id is None:
         result = await session.execute(_WITH_PARCELS, {"shipment_id": shipment_id})
     else:
+        statement = _WITH_PARCELS_OF_ACCOUNT if mode is None else _WITH_PARCELS_OF_ACCOUNT_IN_MODE
         result = await session.execute(
-            _WITH_PARCELS_OF_ACCOUNT, {"shipment_id": shipment_id, "account_id": account_id}
+            statement, _account_parameters(shipment_id, account_id, mode)
         )
     rows = result.all()
     if not rows:
@@ -139,11 +176,27 @@ async def get_with_parcels(
 
 
 async def get_many_for_account(
-    session: AsyncSession, shipment_ids: Sequence[uuid.UUID], account_id: uuid.UUID
+    session: AsyncSession,
+    shipment_ids: Sequence[uuid.UUID],
+    account_id: uuid.UUID,
+    mode: ShipmentMode | None = None,
+    *,
+    for_update: bool = False,
 ) -> list[Shipment]:
-    rows = await session.scalars(
-        select(Shipment).where(Shipment.id.in_(shipment_ids), Shipment.account_id == account_id)
+    """``for_update``: the rows locked (in id order, so two batches cannot deadlock) until the
+    request's transaction ends, and read as they stand once locked."""
+    statement = select(Shipment).where(
+        Shipment.id.in_(shipment_ids), Shipment.account_id == account_id
     )
+    if mode is not None:
+        statement = statement.where(Shipment.mode == mode.value)
+    if for_update:
+        statement = (
+            statement.order_by(Shipment.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    rows = await session.scalars(statement)
     return list(rows)
 
 
@@ -179,10 +232,13 @@ async def events_of(session: AsyncSession, shipment_id: uuid.UUID) -> list[Shipm
     return list(rows)
 
 
-def list_statement(filters: ShipmentFilters) -> Select[Any]:
+def list_statement(filters: ShipmentFilters, *, mode: ShipmentMode | None = None) -> Select[Any]:
+    """``mode`` None: both modes' shipments."""
     statement = select(Shipment)
     if filters.account_id is not None:
         statement = statement.where(Shipment.account_id == filters.account_id)
+    if mode is not None:
+        statement = statement.where(Shipment.mode == mode.value)
     if filters.status is not None:
         statement = statement.where(Shipment.status == filters.status.value)
     if filters.carrier is not None:

@@ -381,19 +381,27 @@ async def create_bulk(
 
 
 async def get_shipment(
-    session: AsyncSession, shipment_id: uuid.UUID, account_id: uuid.UUID | None
+    session: AsyncSession,
+    shipment_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    mode: ShipmentMode | None = None,
 ) -> tuple[Shipment, list[Parcel]]:
-    found = await repository.get_with_parcels(session, shipment_id, account_id)
+    """``mode``: an API key's (0205: another mode's shipment does not exist for it)."""
+    found = await repository.get_with_parcels(session, shipment_id, account_id, mode)
     if found is None:
         raise ShipmentNotFound()
     return found
 
 
 async def list_shipments(
-    session: AsyncSession, filters: ShipmentFilters, params: PageParams
+    session: AsyncSession,
+    filters: ShipmentFilters,
+    params: PageParams,
+    *,
+    mode: ShipmentMode | None = None,
 ) -> tuple[list[tuple[Shipment, list[Parcel]]], str | None]:
     rows, next_cursor = await paginate_by_id(
-        session, repository.list_statement(filters), Shipment.id, params
+        session, repository.list_statement(filters, mode=mode), Shipment.id, params
     )
     shipments = [row for row in rows if isinstance(row, Shipment)]
     parcels = await repository.parcels_of(session, [s.id for s in shipments])
@@ -405,10 +413,15 @@ async def cancel_shipment(
     shipment_id: uuid.UUID,
     account_id: uuid.UUID,
     *,
+    mode: ShipmentMode | None,
     now: datetime,
     outboxes: Outboxes,
 ) -> Shipment:
-    shipment = await repository.get_for_account(session, shipment_id, account_id)
+    # Locked, as the carriers' events lock it: a hand-over committed while this request waited
+    # is seen, and refuses the cancel, instead of being overwritten by it.
+    shipment = await repository.get_for_account(
+        session, shipment_id, account_id, mode, for_update=True
+    )
     if shipment is None:
         raise ShipmentNotFound()
     if ShipmentStatus(shipment.status) not in CANCELLABLE_STATUSES:
@@ -432,12 +445,17 @@ async def simulate(
     shipment_id: uuid.UUID,
     account_id: uuid.UUID,
     *,
+    mode: ShipmentMode | None,
     status: ShipmentStatus | None,
     city: str | None,
     now: datetime,
     outboxes: Outboxes,
 ) -> Shipment:
-    shipment = await repository.get_for_account(session, shipment_id, account_id)
+    """``mode``: the caller's key's (None: the account holder's own login). Only a test key
+    drives the sandbox (0205); a live key does not see sandbox shipments at all."""
+    shipment = await repository.get_for_account(
+        session, shipment_id, account_id, mode, for_update=True
+    )
     if shipment is None:
         raise ShipmentNotFound()
     if shipment.mode != ShipmentMode.TEST.value:
@@ -445,6 +463,8 @@ async def simulate(
             "only sandbox shipments (made with a pp_test_ key) can be simulated; live "
             "shipments move with the carrier's scans"
         )
+    if mode is not ShipmentMode.TEST:
+        raise Conflict("sandbox shipments are simulated with a pp_test_ key")
     current = ShipmentStatus(shipment.status)
     target = status or HAPPY_PATH.get(current)
     if target is None:
