@@ -128,12 +128,14 @@ async def test_the_login_reads_and_acts_on_both_modes(shipping: Shipping) -> Non
     cancelled = await shipping.client.post(f"/v1/shipments/{live['id']}/cancel", headers=headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
-    # The sandbox is driven with a test key, not with the login.
+    # The login drives its own sandbox too (the dashboard's test mode); a live one stays put.
     simulated = await shipping.client.post(
         f"/v1/shipments/{sandbox['id']}/simulate", headers=headers
     )
-    assert simulated.status_code == 409
-    assert await statuses(shipping, sandbox["id"]) == ["created"]
+    assert simulated.status_code == 200
+    assert simulated.json()["status"] == "label_printed"
+    refused = await shipping.client.post(f"/v1/shipments/{live['id']}/simulate", headers=headers)
+    assert refused.status_code == 409
 
 
 async def test_an_idempotency_key_of_a_test_key_never_answers_a_live_create(
