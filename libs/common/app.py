@@ -28,6 +28,7 @@ from libs.common.auth import (
     Authenticator,
     HttpApiKeyResolver,
     HttpJwksKeySource,
+    HttpStaffChecker,
     ServiceTokenProvider,
 )
 from libs.common.clock import Clock
@@ -246,6 +247,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
                     identity, service_tokens, ttl_seconds=settings.api_key_cache_seconds
                 ),
                 issuer=settings.jwt_issuer,
+                staff=HttpStaffChecker(identity, service_tokens),
             )
         request_log_sink: RequestLogSink | None = None
         if settings.request_log_to_db:

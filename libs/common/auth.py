@@ -10,6 +10,10 @@ Three kinds of credentials arrive as ``Authorization: Bearer ...``:
 * service tokens (JWT with audience ``parcelpro-internal``) that one service obtains from
   identity with the client-credentials grant to call another service's ``/internal`` routes.
 
+A staff member's access token is not trusted on its signature alone: the other services ask
+identity whether the staff member is still active (cached for at most 30 seconds), so a
+disabled staff login stops working everywhere within 30 seconds, not when its token expires.
+
 Identity plugs in its own key source and API-key resolver (it owns the keys); the other
 services use the HTTP implementations below.
 """
@@ -17,6 +21,7 @@ services use the HTTP implementations below.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -39,6 +44,10 @@ INTERNAL_AUDIENCE = "parcelpro-internal"
 JWT_ALGORITHMS = ["EdDSA", "ES256"]
 API_KEY_PREFIXES = ("pp_live_", "pp_test_")
 INTROSPECTION_TTL_SECONDS = 30.0
+NEGATIVE_INTROSPECTION_TTL_SECONDS = 5.0
+JWKS_TTL_SECONDS = 60.0
+"""As long as identity itself keeps a retired signing key's public half (decision 0103): after
+an immediate rotation the old key is refused everywhere within a minute."""
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -72,7 +81,7 @@ ACCOUNT_SCOPES: frozenset[str] = frozenset(scope.value for scope in Scope)
 class ServiceScope(StrEnum):
     """Scopes of service tokens, for ``/internal`` routes."""
 
-    INTROSPECT = "internal:introspect"  # identity: check API keys
+    INTROSPECT = "internal:introspect"  # identity: check API keys and staff logins
     ACCOUNTS_READ = "internal:accounts.read"  # identity: an account's sender details
     SUBJECTS = "internal:subjects"  # every service: export, erase, restrict, rectify
     CONSENTS_READ = "internal:consents.read"  # privacy: a subject's consents
@@ -135,6 +144,12 @@ class ApiKeyResolver(Protocol):
     async def resolve(self, api_key: str) -> Principal | None: ...
 
 
+class StaffChecker(Protocol):
+    """The roles a staff member holds now, or ``None`` when unknown or disabled."""
+
+    async def current_roles(self, staff_id: uuid.UUID) -> frozenset[Role] | None: ...
+
+
 class TtlCache(Generic[K, V]):
     """A small LRU cache whose entries expire; enough for per-process credential caching."""
 
@@ -175,7 +190,7 @@ class HttpJwksKeySource:
         caller: ServiceCaller,
         *,
         path: str = "/.well-known/jwks.json",
-        ttl_seconds: float = 600.0,
+        ttl_seconds: float = JWKS_TTL_SECONDS,
         min_refetch_seconds: float = 10.0,
     ) -> None:
         self.caller = caller
@@ -342,6 +357,84 @@ class HttpApiKeyResolver:
         return principal
 
 
+class SingleFlight(Generic[K, V]):
+    """Concurrent callers asking for the same key share one call."""
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[V]] = {}
+
+    async def run(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
+        pending = self._running.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(call())
+            self._running[key] = pending
+            pending.add_done_callback(lambda _: self._running.pop(key, None))
+        # shield: one waiter giving up (client gone) must not cancel the others' check.
+        return await asyncio.shield(pending)
+
+
+def roles_from_introspection(body: dict[str, Any]) -> frozenset[Role] | None:
+    if body.get("active") is not True:
+        return None
+    roles = body.get("roles")
+    if not isinstance(roles, list):
+        raise TypeError("roles missing")
+    known = {role.value for role in Role}
+    return frozenset(Role(role) for role in roles if role in known)
+
+
+class HttpStaffChecker:
+    """Staff logins checked by identity's staff introspection, cached for at most 30 s.
+
+    Decision 0108: disabling a staff member takes effect at once in identity and within the
+    cache time here. Without an answer from identity a staff token is refused (503/504/502):
+    staff read other people's data, so their access fails closed.
+    """
+
+    def __init__(
+        self,
+        caller: ServiceCaller,
+        tokens: ServiceTokenProvider,
+        *,
+        path: str = "/internal/v1/staff/introspect",
+        ttl_seconds: float = INTROSPECTION_TTL_SECONDS,
+        negative_ttl_seconds: float = NEGATIVE_INTROSPECTION_TTL_SECONDS,
+    ) -> None:
+        self.caller = caller
+        self.tokens = tokens
+        self.path = path
+        self.cache: TtlCache[uuid.UUID, frozenset[Role] | None] = TtlCache(
+            ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
+        )
+        self.negative_ttl = negative_ttl_seconds
+        self._checks: SingleFlight[uuid.UUID, frozenset[Role] | None] = SingleFlight()
+
+    async def current_roles(self, staff_id: uuid.UUID) -> frozenset[Role] | None:
+        hit, cached = self.cache.get(staff_id)
+        if hit:
+            return cached
+        return await self._checks.run(staff_id, lambda: self._introspect(staff_id))
+
+    async def _introspect(self, staff_id: uuid.UUID) -> frozenset[Role] | None:
+        body = {"staff_id": str(staff_id)}
+        response = await self.caller.request(
+            "POST", self.path, json=body, headers=await self.tokens.headers(), idempotent=True
+        )
+        if response.status_code == 401:
+            self.tokens.invalidate()
+            response = await self.caller.request(
+                "POST", self.path, json=body, headers=await self.tokens.headers(), idempotent=True
+            )
+        if response.status_code != 200:
+            raise Unauthorized("the staff login could not be checked")
+        try:
+            roles = roles_from_introspection(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            raise BadGateway("identity answered the staff check unusably") from exc
+        self.cache.set(staff_id, roles, None if roles else self.negative_ttl)
+        return roles
+
+
 # --------------------------------------------------------------------------------------------
 # Verification
 # --------------------------------------------------------------------------------------------
@@ -357,11 +450,14 @@ class Authenticator:
         api_keys: ApiKeyResolver,
         issuer: str,
         leeway_seconds: int = 10,
+        staff: StaffChecker | None = None,
     ) -> None:
         self.key_source = key_source
         self.api_keys = api_keys
         self.issuer = issuer
         self.leeway = leeway_seconds
+        self.staff = staff
+        """Asked about every staff token; ``None`` where the service checks staff itself."""
 
     async def authenticate(self, credential: str) -> Principal:
         if credential.startswith(API_KEY_PREFIXES):
@@ -371,7 +467,22 @@ class Authenticator:
             return principal
         if credential.startswith("pp_"):
             raise Unauthorized("unknown API key type")
-        return await self.verify_token(credential)
+        principal = await self.verify_token(credential)
+        if principal.is_staff and self.staff is not None:
+            principal = await self.confirm_staff(principal)
+        return principal
+
+    async def confirm_staff(self, principal: Principal) -> Principal:
+        """The staff principal with the roles both its token and identity grant, or 401."""
+        assert self.staff is not None  # noqa: S101 - only called with a checker
+        try:
+            staff_id = uuid.UUID(principal.subject)
+        except ValueError as exc:
+            raise Unauthorized("invalid token subject") from exc
+        current = await self.staff.current_roles(staff_id)
+        if current is None:
+            raise Unauthorized("this staff login is disabled")
+        return dataclasses.replace(principal, roles=principal.roles & current)
 
     async def verify_token(self, token: str) -> Principal:
         try:

@@ -31,6 +31,7 @@ from services.identity_api.runtime import IdentityRuntime
 from services.identity_api.security_events.endpoints import router as security_events
 from services.identity_api.settings import IdentitySettings
 from services.identity_api.signing_keys.endpoints import router as jwks
+from services.identity_api.staff.endpoints import internal_router as internal_staff
 from services.identity_api.staff.endpoints import router as staff
 from services.identity_api.subjects.endpoints import router as subjects
 
@@ -124,6 +125,7 @@ def create_app(
             staff,
             jwks,
             internal_api_keys,
+            internal_staff,
             internal_accounts,
             subjects,
         ],

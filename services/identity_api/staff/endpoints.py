@@ -1,4 +1,5 @@
-"""``/v1/staff/...``: staff administration and audited account look-ups."""
+"""``/v1/staff/...``: staff administration and audited account look-ups;
+``/internal/v1/staff/introspect``: whether a staff login still counts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from libs.common.auth import Principal, Role, require_staff
+from libs.common.auth import Principal, Role, ServiceScope, require_service, require_staff
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
 from libs.common.pagination import Page, PageParamsDep
@@ -15,9 +16,15 @@ from services.identity_api.accounts.schemas import AccountStaffRead
 from services.identity_api.dependencies import ContextDep
 from services.identity_api.models import StaffAccessLog, StaffUser
 from services.identity_api.staff import service
-from services.identity_api.staff.schemas import AccessLogRead, StaffRead
+from services.identity_api.staff.schemas import (
+    AccessLogRead,
+    StaffIntrospection,
+    StaffIntrospectionRequest,
+    StaffRead,
+)
 
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
+internal_router = APIRouter(prefix="/internal/v1/staff", tags=["internal"])
 
 Reason = Annotated[
     str,
@@ -176,3 +183,24 @@ async def access_log(
         session, params, account_id=account_id, staff_id=staff_id
     )
     return Page[AccessLogRead](data=[_entry(row) for row in rows], next_cursor=cursor)
+
+
+@internal_router.post(
+    "/introspect",
+    response_model=StaffIntrospection,
+    summary="Check a staff login (services only)",
+    description='`{"active": false, "roles": []}` for unknown and disabled staff members. '
+    "Shipping and privacy ask this for every staff token they have not checked in the last "
+    "30 seconds (negative answers 5 seconds), so disabling a staff member takes effect "
+    "everywhere within 30 seconds (decision 0108).",
+    responses=problem_responses(401, 403, 422),
+)
+async def introspect_staff(
+    body: StaffIntrospectionRequest,
+    session: SessionDep,
+    _service: Annotated[Principal, Depends(require_service(ServiceScope.INTROSPECT))],
+) -> StaffIntrospection:
+    roles = await service.current_roles(session, body.staff_id)
+    if roles is None:
+        return StaffIntrospection(active=False)
+    return StaffIntrospection(active=True, roles=roles)

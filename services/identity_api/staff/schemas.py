@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.identity_api.models import StaffRole
 
@@ -31,3 +31,19 @@ class AccessLogRead(BaseModel):
     reason: str = Field(description="Why, as the staff member stated it.")
     ip: str | None
     created_at: datetime = Field(description="When.")
+
+
+class StaffIntrospectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: uuid.UUID = Field(
+        description="The `sub` of a staff access token.",
+        examples=["0b8f4f7e-2f64-4b8e-9a55-3c1d7f0e9a21"],
+    )
+
+
+class StaffIntrospection(BaseModel):
+    active: bool = Field(description="`false` for unknown and disabled staff members.")
+    roles: list[StaffRole] = Field(
+        default_factory=list, description="The staff member's roles now (empty when inactive)."
+    )

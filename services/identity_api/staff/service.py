@@ -70,6 +70,14 @@ async def acting_staff(session: AsyncSession, principal: Principal) -> StaffUser
     return staff
 
 
+async def current_roles(session: AsyncSession, staff_id: uuid.UUID) -> list[StaffRole] | None:
+    """The roles of an active staff member; ``None`` when unknown or disabled."""
+    staff = await repository.get(session, staff_id)
+    if staff is None or not staff.is_active:
+        return None
+    return [staff.role]
+
+
 async def list_staff(
     session: AsyncSession, params: PageParams
 ) -> tuple[Sequence[StaffUser], str | None]:
