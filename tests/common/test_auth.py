@@ -334,6 +334,29 @@ def test_introspection_cache_never_exceeds_thirty_seconds(issuer: TokenIssuer) -
     assert authenticator.api_keys.cache.ttl == 30.0
 
 
+async def test_a_key_identity_withdrew_is_refused_within_a_minute(issuer: TokenIssuer) -> None:
+    """``rotate --immediately``: identity keeps the old key 60 s; so do the other services."""
+    published = {"keys": True}
+
+    def jwks(request: httpx.Request) -> httpx.Response:
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(issuer.private_key.public_key()))
+        keys = [{**jwk, "kid": issuer.kid}] if published["keys"] else []
+        return httpx.Response(200, json={"keys": keys})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(jwks))
+    source = HttpJwksKeySource(ServiceCaller(client, base_url="http://identity", name="identity"))
+    authenticator = Authenticator(key_source=source, api_keys=issuer.api_keys, issuer=issuer.issuer)
+    token = issuer.user()
+    await authenticator.authenticate(token)
+    published["keys"] = False  # rotated immediately at identity
+
+    source._fetched_at -= 59  # a little under a minute later: still the cached key
+    assert (await authenticator.authenticate(token)).kind == "user"
+    source._fetched_at -= 2  # a minute has passed
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await authenticator.authenticate(token)
+
+
 @router.get("/v1/public")
 async def public(principal: OptionalPrincipalDep) -> dict[str, str | None]:
     return {"kind": principal.kind if principal else None}
