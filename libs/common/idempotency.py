@@ -85,7 +85,7 @@ WITHHELD_PREFIX = "withheld:sha256:"
 """What a stored answer holds instead of a field it must not keep (a secret shown once)."""
 
 
-def staff_scope(staff_id: uuid.UUID) -> str:
+def staff_scope(staff_id: uuid.UUID | str) -> str:
     """The scope of a staff user's keys: never equal to an account id, so a staff user's keys
     and an account's keys never meet."""
     return f"staff:{staff_id}"

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from libs.common.auth import Principal, PrincipalKind
-from libs.common.idempotency import IdempotencyStore
-from services.privacy_api.models import account_scope, staff_scope
+from libs.common.idempotency import IdempotencyStore, staff_scope
+from services.privacy_api.models import account_scope
 
 
 async def get_idempotency(request: Request) -> IdempotencyStore:

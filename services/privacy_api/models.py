@@ -113,10 +113,6 @@ def account_scope(account_id: uuid.UUID) -> str:
     return f"account:{account_id}"
 
 
-def staff_scope(staff_id: str) -> str:
-    return f"staff:{staff_id}"
-
-
 # --------------------------------------------------------------------------------------------
 # Vocabularies
 # --------------------------------------------------------------------------------------------
