@@ -48,7 +48,12 @@ class WebhookEndpointUpdate(BaseModel):
     events: Annotated[list[WebhookEvent] | None, NotNull()] = Field(None, **EVENTS_DESCRIPTION)
     description: str | None = Field(None, max_length=200, description="`null` removes it.")
     is_active: Annotated[StrictBool | None, NotNull()] = Field(
-        None, description="Pause (false) or resume (true) deliveries."
+        None,
+        description=(
+            "Switch the endpoint off (false) or on again (true). While it is off, no events are "
+            "queued for it and deliveries still queued are not sent (they end `failed`, and can "
+            "be redelivered once it is on again)."
+        ),
     )
 
     _dedupe = field_validator("events")(_unique)
