@@ -15,6 +15,7 @@ from services.privacy_api.consents import service as consents
 from services.privacy_api.consents.schemas import ConsentDecision
 from services.privacy_api.models import Consent, ConsentEvent, ConsentPurpose, ConsentSource
 from services.privacy_api.settings import PrivacySettings
+from services.privacy_api.subjects import repository as subjects
 from services.privacy_api.subjects.repository import SubjectKeys
 from tests.support.privacy_harness import Privacy, isolated_databases
 from tests.support.tokens import bearer
@@ -215,3 +216,41 @@ async def test_two_first_decisions_at_once_both_count(
             )
             assert [(c.granted, c.source) for c in stored] == [(False, "account_settings")]
             assert list(events) == [True, False]
+
+
+async def test_a_decision_made_while_an_erasure_removes_the_consents_is_stored(
+    privacy_settings: PrivacySettings, tmp_path: Path
+) -> None:
+    """The account changes a consent while its erasure deletes the consents it had: the change
+    waits for the erasure and is then stored as a first decision, instead of failing on the row
+    that went away."""
+    keys = SubjectKeys(account_id=uuid.uuid4(), email_index=None)
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    give = {ConsentPurpose.PROFILING: ConsentDecision(granted=True, text_version=V)}
+    withdraw = {ConsentPurpose.PROFILING: ConsentDecision(granted=False)}
+    async with isolated_databases(privacy_settings, tmp_path) as databases:
+        first, second = databases(), databases()
+        async with first.session() as session:
+            await consents.update(session, keys, give, source=ConsentSource.COOKIE_BANNER, now=now)
+            await session.commit()
+        async with first.session() as erasing:
+            assert (await subjects.erase(erasing, keys))["consent"] == 1
+
+            async def decision() -> list[ConsentPurpose]:
+                async with second.session() as deciding:
+                    changed = await consents.update(
+                        deciding, keys, withdraw, source=ConsentSource.ACCOUNT_SETTINGS, now=now
+                    )
+                    await deciding.commit()
+                    return changed
+
+            deciding = asyncio.create_task(decision())
+            await asyncio.sleep(0.3)  # the decision now waits on the erasure
+            await erasing.commit()
+        assert await deciding == [ConsentPurpose.PROFILING]
+
+        async with first.session() as session:
+            stored = await session.scalars(
+                select(Consent).where(Consent.account_id == keys.account_id)
+            )
+            assert [(c.granted, c.source) for c in stored] == [(False, "account_settings")]

@@ -13,13 +13,20 @@ from services.privacy_api.models import Consent, ConsentEvent
 from services.privacy_api.subjects.repository import SubjectKeys
 
 
-async def current(session: AsyncSession, keys: SubjectKeys) -> list[Consent]:
+async def current(
+    session: AsyncSession, keys: SubjectKeys, *, for_update: bool = False
+) -> list[Consent]:
+    """The subject's current decisions; ``for_update`` locks them until the transaction ends
+    (PostgreSQL), so that a concurrent change or erasure waits, or has happened, before they
+    are decided on."""
     if keys.account_id is not None:
         statement = select(Consent).where(Consent.account_id == keys.account_id)
     elif keys.email_index is not None:
         statement = select(Consent).where(Consent.email_index == keys.email_index)
     else:
         return []
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return list((await session.scalars(statement)).all())
 
 

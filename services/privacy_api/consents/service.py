@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from libs.common.errors import ValidationFailed
 from libs.common.pagination import PageParams
@@ -74,9 +75,10 @@ async def update(
     try:
         async with session.begin_nested():
             return await _apply(session, keys, decisions, source, now, privacy_request_id)
-    except IntegrityError:
+    except (IntegrityError, StaleDataError):
         # A concurrent first decision for the same purpose stored its row meanwhile (two
-        # clicks, two tabs): decide again against that row instead of failing.
+        # clicks, two tabs), or an erasure removed the row read: decide again against the rows
+        # there are now instead of failing.
         async with session.begin_nested():
             return await _apply(session, keys, decisions, source, now, privacy_request_id)
 
@@ -89,7 +91,8 @@ async def _apply(
     now: datetime,
     privacy_request_id: uuid.UUID | None,
 ) -> list[ConsentPurpose]:
-    by_purpose = {c.purpose: c for c in await repository.current(session, keys)}
+    rows = await repository.current(session, keys, for_update=True)
+    by_purpose = {c.purpose: c for c in rows}
     changed: list[ConsentPurpose] = []
     for purpose, decision in decisions.items():
         row = by_purpose.get(purpose.value)
