@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
+import httpx
 import jwt
 import orjson
 from fastapi import Depends, Request
@@ -290,73 +291,6 @@ def principal_from_introspection(body: dict[str, Any]) -> Principal | None:
     )
 
 
-class HttpApiKeyResolver:
-    """API keys checked by identity's introspection endpoint, cached for at most 30 s.
-
-    Concurrent requests with the same uncached key share one check: a plug-in sending with
-    thirty connections would otherwise ask identity thirty times whenever the entry expires.
-    """
-
-    def __init__(
-        self,
-        caller: ServiceCaller,
-        tokens: ServiceTokenProvider,
-        *,
-        path: str = "/internal/v1/api-keys/introspect",
-        ttl_seconds: float = INTROSPECTION_TTL_SECONDS,
-        negative_ttl_seconds: float = 5.0,
-    ) -> None:
-        self.caller = caller
-        self.tokens = tokens
-        self.path = path
-        self.cache: TtlCache[str, Principal | None] = TtlCache(
-            ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
-        )
-        self.negative_ttl = negative_ttl_seconds
-        self._checking: dict[str, asyncio.Future[Principal | None]] = {}
-
-    async def resolve(self, api_key: str) -> Principal | None:
-        cache_key = _hash_key(api_key)
-        hit, cached = self.cache.get(cache_key)
-        if hit:
-            return cached
-        pending = self._checking.get(cache_key)
-        if pending is not None:
-            # shield: one waiter giving up (client gone) must not cancel the others' check.
-            return await asyncio.shield(pending)
-        check = asyncio.ensure_future(self._introspect(api_key, cache_key))
-        self._checking[cache_key] = check
-        check.add_done_callback(lambda _: self._checking.pop(cache_key, None))
-        return await asyncio.shield(check)
-
-    async def _introspect(self, api_key: str, cache_key: str) -> Principal | None:
-        response = await self.caller.request(
-            "POST",
-            self.path,
-            json={"token": api_key},
-            headers=await self.tokens.headers(),
-            idempotent=True,
-        )
-        if response.status_code == 401:
-            self.tokens.invalidate()
-            response = await self.caller.request(
-                "POST",
-                self.path,
-                json={"token": api_key},
-                headers=await self.tokens.headers(),
-                idempotent=True,
-            )
-        if response.status_code != 200:
-            raise Unauthorized("the API key could not be checked")
-        try:
-            principal = principal_from_introspection(orjson.loads(response.content))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # A wrong answer from identity is its failure, not the caller's (502, not 500/401).
-            raise BadGateway("identity answered the API-key check unusably") from exc
-        self.cache.set(cache_key, principal, None if principal else self.negative_ttl)
-        return principal
-
-
 class SingleFlight(Generic[K, V]):
     """Concurrent callers asking for the same key share one call."""
 
@@ -371,6 +305,67 @@ class SingleFlight(Generic[K, V]):
             pending.add_done_callback(lambda _: self._running.pop(key, None))
         # shield: one waiter giving up (client gone) must not cancel the others' check.
         return await asyncio.shield(pending)
+
+
+async def post_as_service(
+    caller: ServiceCaller, tokens: ServiceTokenProvider, path: str, body: dict[str, Any]
+) -> httpx.Response:
+    """POST ``body`` to identity with this service's token, asking for a new token once when
+    identity no longer accepts the one held (a rotated signing key)."""
+    response = await caller.request(
+        "POST", path, json=body, headers=await tokens.headers(), idempotent=True
+    )
+    if response.status_code == 401:
+        tokens.invalidate()
+        response = await caller.request(
+            "POST", path, json=body, headers=await tokens.headers(), idempotent=True
+        )
+    return response
+
+
+class HttpApiKeyResolver:
+    """API keys checked by identity's introspection endpoint, cached for at most 30 s.
+
+    Concurrent requests with the same uncached key share one check: a plug-in sending with
+    thirty connections would otherwise ask identity thirty times whenever the entry expires.
+    """
+
+    def __init__(
+        self,
+        caller: ServiceCaller,
+        tokens: ServiceTokenProvider,
+        *,
+        path: str = "/internal/v1/api-keys/introspect",
+        ttl_seconds: float = INTROSPECTION_TTL_SECONDS,
+        negative_ttl_seconds: float = NEGATIVE_INTROSPECTION_TTL_SECONDS,
+    ) -> None:
+        self.caller = caller
+        self.tokens = tokens
+        self.path = path
+        self.cache: TtlCache[str, Principal | None] = TtlCache(
+            ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
+        )
+        self.negative_ttl = negative_ttl_seconds
+        self._checks: SingleFlight[str, Principal | None] = SingleFlight()
+
+    async def resolve(self, api_key: str) -> Principal | None:
+        cache_key = _hash_key(api_key)
+        hit, cached = self.cache.get(cache_key)
+        if hit:
+            return cached
+        return await self._checks.run(cache_key, lambda: self._introspect(api_key, cache_key))
+
+    async def _introspect(self, api_key: str, cache_key: str) -> Principal | None:
+        response = await post_as_service(self.caller, self.tokens, self.path, {"token": api_key})
+        if response.status_code != 200:
+            raise Unauthorized("the API key could not be checked")
+        try:
+            principal = principal_from_introspection(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A wrong answer from identity is its failure, not the caller's (502, not 500/401).
+            raise BadGateway("identity answered the API-key check unusably") from exc
+        self.cache.set(cache_key, principal, None if principal else self.negative_ttl)
+        return principal
 
 
 def roles_from_introspection(body: dict[str, Any]) -> frozenset[Role] | None:
@@ -417,14 +412,7 @@ class HttpStaffChecker:
 
     async def _introspect(self, staff_id: uuid.UUID) -> frozenset[Role] | None:
         body = {"staff_id": str(staff_id)}
-        response = await self.caller.request(
-            "POST", self.path, json=body, headers=await self.tokens.headers(), idempotent=True
-        )
-        if response.status_code == 401:
-            self.tokens.invalidate()
-            response = await self.caller.request(
-                "POST", self.path, json=body, headers=await self.tokens.headers(), idempotent=True
-            )
+        response = await post_as_service(self.caller, self.tokens, self.path, body)
         if response.status_code != 200:
             raise Unauthorized("the staff login could not be checked")
         try:
