@@ -67,9 +67,8 @@ async def test_a_late_scan_takes_its_place_and_leaves_the_later_status(shipping:
     assert shipment["status_changed_at"] == "2026-11-25T12:00:00Z"
 
 
-async def test_a_late_scan_the_machine_would_refuse_now_is_recorded_not_409(
-    shipping: Shipping,
-) -> None:
+async def out_for_delivery_at_noon(shipping: Shipping) -> tuple[dict[str, Any], str]:
+    """A shipment handed over at 09:30 and out for delivery at 12:00, as reported later."""
     body = await shipping.create()
     code = body["tracking_code"]
     shipping.clock.set(REPORTED_AT)
@@ -79,6 +78,13 @@ async def test_a_late_scan_the_machine_would_refuse_now_is_recorded_not_409(
         ("a", "handed_to_carrier", "2026-11-25T09:30:00Z"),
         ("b", "out_for_delivery", "2026-11-25T12:00:00Z"),
     )
+    return body, code
+
+
+async def test_a_late_scan_the_machine_would_refuse_now_is_recorded_not_409(
+    shipping: Shipping,
+) -> None:
+    body, code = await out_for_delivery_at_noon(shipping)
 
     late = await push_event(
         shipping.client,
@@ -105,15 +111,7 @@ async def test_a_late_scan_the_machine_would_refuse_now_is_recorded_not_409(
 async def test_a_scan_that_is_not_late_still_follows_the_status_machine(
     shipping: Shipping,
 ) -> None:
-    body = await shipping.create()
-    code = body["tracking_code"]
-    shipping.clock.set(REPORTED_AT)
-    await push_all(
-        shipping,
-        code,
-        ("a", "handed_to_carrier", "2026-11-25T09:30:00Z"),
-        ("b", "out_for_delivery", "2026-11-25T12:00:00Z"),
-    )
+    _, code = await out_for_delivery_at_noon(shipping)
 
     newer = await push_event(
         shipping.client,
