@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 import orjson
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -423,3 +423,12 @@ async def forget_keys(
         )
         deleted += int(getattr(result, "rowcount", 0) or 0)
     return deleted
+
+
+async def get_idempotency(request: Request) -> IdempotencyStore:
+    """The service's store, built at start-up (``app.state.idempotency``)."""
+    store: IdempotencyStore = request.app.state.idempotency
+    return store
+
+
+IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]

@@ -1,23 +1,10 @@
-"""``Idempotency-Key`` on privacy's creates (decision 0202): the store the app builds at start-up
-and whose key a caller's retry is."""
+"""``Idempotency-Key`` on privacy's creates (decision 0202): whose key a caller's retry is."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
-
 from libs.common.auth import Principal, PrincipalKind
-from libs.common.idempotency import IdempotencyStore, staff_scope
+from libs.common.idempotency import staff_scope
 from services.privacy_api.models import account_scope
-
-
-async def get_idempotency(request: Request) -> IdempotencyStore:
-    store: IdempotencyStore = request.app.state.idempotency
-    return store
-
-
-IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 
 
 def scope_of(principal: Principal) -> str:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from libs.common.idempotency import IdempotencyStore
 from services.shipping_api.carriers.catalogue import RateTable
 from services.shipping_api.recipients.blind_index import BlindIndex
 from services.shipping_api.settings import ShippingSettings
@@ -28,11 +27,6 @@ async def get_rate_table(request: Request) -> RateTable:
     return table
 
 
-async def get_idempotency(request: Request) -> IdempotencyStore:
-    store: IdempotencyStore = request.app.state.idempotency
-    return store
-
-
 async def get_outboxes(request: Request) -> Outboxes:
     outboxes: Outboxes = request.app.state.outboxes
     return outboxes
@@ -41,5 +35,4 @@ async def get_outboxes(request: Request) -> Outboxes:
 SettingsDep = Annotated[ShippingSettings, Depends(get_settings)]
 BlindIndexDep = Annotated[BlindIndex, Depends(get_blind_index)]
 RateTableDep = Annotated[RateTable, Depends(get_rate_table)]
-IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 OutboxesDep = Annotated[Outboxes, Depends(get_outboxes)]

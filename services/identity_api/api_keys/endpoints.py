@@ -12,7 +12,7 @@ from libs.common.auth import Principal, ServiceScope, require_service, require_u
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import IdempotencyKeyHeader, IdempotencyStore, json_response
+from libs.common.idempotency import IdempotencyDep, IdempotencyKeyHeader, json_response
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.identity_api.api_keys import service
@@ -31,13 +31,6 @@ internal_router = APIRouter(prefix="/internal/v1/api-keys", tags=["internal"])
 
 UserDep = Annotated[Principal, Depends(require_user())]
 
-
-async def get_idempotency(request: Request) -> IdempotencyStore:
-    store: IdempotencyStore = request.app.state.idempotency
-    return store
-
-
-IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 
 CREATE_DESCRIPTION = (
     "The key is in this response only; Parcel Pro stores a hash of it. Needs a login (an API "

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import StaffIdempotencyKeyHeader
+from libs.common.idempotency import IdempotencyDep, StaffIdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
@@ -21,7 +21,7 @@ from services.privacy_api.disclosures.schemas import (
     DisclosureDecide,
     DisclosureRead,
 )
-from services.privacy_api.idempotency import IdempotencyDep, scope_of
+from services.privacy_api.idempotency import scope_of
 from services.privacy_api.models import DisclosureDecision
 
 router = APIRouter(prefix="/v1/privacy/disclosures", tags=["disclosures"])

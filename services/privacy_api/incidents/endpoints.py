@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import StaffIdempotencyKeyHeader
+from libs.common.idempotency import IdempotencyDep, StaffIdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
 from services.privacy_api.context import CallerDep, CollaboratorsDep, OfficerDep
-from services.privacy_api.idempotency import IdempotencyDep, scope_of
+from services.privacy_api.idempotency import scope_of
 from services.privacy_api.incidents import repository, service
 from services.privacy_api.incidents.schemas import IncidentCreate, IncidentRead, IncidentUpdate
 

@@ -12,7 +12,7 @@ from libs.common.auth import Principal, PrincipalDep
 from libs.common.db import SessionDep
 from libs.common.errors import Unauthorized, ValidationFailed, problem_responses
 from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
-from libs.common.idempotency import IdempotencyKeyHeader
+from libs.common.idempotency import IdempotencyDep, IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.privacy_api.audit import service as audit
@@ -23,7 +23,7 @@ from services.privacy_api.context import (
     PublicPrincipalDep,
     WakeWorkerDep,
 )
-from services.privacy_api.idempotency import IdempotencyDep, scope_of
+from services.privacy_api.idempotency import scope_of
 from services.privacy_api.models import RequestStatus, RequestType
 from services.privacy_api.requests import repository, service
 from services.privacy_api.requests.schemas import (

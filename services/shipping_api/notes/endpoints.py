@@ -12,10 +12,9 @@ from libs.common.auth import Principal, require_staff
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import StaffIdempotencyKeyHeader, staff_scope
+from libs.common.idempotency import IdempotencyDep, StaffIdempotencyKeyHeader, staff_scope
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
-from services.shipping_api.dependencies import IdempotencyDep
 from services.shipping_api.notes import service
 from services.shipping_api.notes.schemas import NoteCreate, NoteRead
 from services.shipping_api.shipments.access import (

@@ -12,13 +12,12 @@ from libs.common.auth import Principal, Scope, require_account
 from libs.common.clock import ClockDep
 from libs.common.db import ReadSessionDep, SessionDep
 from libs.common.errors import ValidationFailed, problem_responses
-from libs.common.idempotency import IdempotencyKeyHeader
+from libs.common.idempotency import IdempotencyDep, IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from libs.common.validation import Timestamp
 from services.shipping_api.dependencies import (
     BlindIndexDep,
-    IdempotencyDep,
     OutboxesDep,
     RateTableDep,
 )

@@ -14,10 +14,10 @@ from libs.common.auth import Principal, Scope, require_account
 from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
-from libs.common.idempotency import IdempotencyClaim, IdempotencyKeyHeader
+from libs.common.idempotency import IdempotencyClaim, IdempotencyDep, IdempotencyKeyHeader
 from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
-from services.shipping_api.dependencies import IdempotencyDep, OutboxesDep
+from services.shipping_api.dependencies import OutboxesDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks import service
