@@ -54,6 +54,7 @@ async def deadlines(settings: PrivacySettings, overrides: Overrides | None = Non
             overdue_requests=len(report.overdue_requests),
             overdue_incidents=len(report.overdue_incidents),
             exports_purged=report.exports_purged,
+            audit_log_purged=report.audit_log_purged,
         )
     return 0
 

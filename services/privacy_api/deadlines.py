@@ -1,7 +1,7 @@
 """The deadlines run (a CronJob, and partly the worker): overdue requests and incidents are
 flagged and summarised to the privacy officer; expired exports, old mail and expired
 idempotency keys are deleted; unverified requests are closed; closed requests lose their
-contact details after the proof-of-handling period."""
+contact details after the proof-of-handling period; audit log entries go after five years."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import structlog
 
 from libs.common.idempotency import purge_expired_keys
 from libs.common.mail import OutgoingMail
+from libs.common.retention import purge_created_before
 from services.privacy_api.context import Collaborators
 from services.privacy_api.incidents import repository as incidents
-from services.privacy_api.models import IdempotencyKey, Incident, PrivacyRequest
+from services.privacy_api.models import AuditLog, IdempotencyKey, Incident, PrivacyRequest
 from services.privacy_api.outbox import service as outbox
 from services.privacy_api.requests import repository as requests
 
@@ -33,6 +34,7 @@ class DeadlineReport:
     requests_anonymised: int = 0
     mail_purged: int = 0
     idempotency_keys_purged: int = 0
+    audit_log_purged: int = 0
 
 
 async def purge_expired_exports(app: Collaborators) -> int:
@@ -59,6 +61,19 @@ async def purge_sent_mail(app: Collaborators) -> int:
 async def purge_expired_idempotency_keys(app: Collaborators) -> int:
     """Stored answers of creates go after 24 hours (decision 0202): they copy personal data."""
     return await purge_expired_keys(app.database.sessionmaker, IdempotencyKey, now=app.now())
+
+
+async def purge_expired_audit_log(app: Collaborators) -> int:
+    """Delete audit log entries older than ``audit_log_retention_days``: the register keeps audit
+    logs five years. Entries outlive the requests they name (anonymising a closed request leaves
+    them), so nothing else ever deletes them; the database refuses it for entries younger than a
+    year (decision 0305)."""
+    return await purge_created_before(
+        app.database.sessionmaker,
+        AuditLog,
+        AuditLog.at,
+        cutoff=app.now() - timedelta(days=app.settings.audit_log_retention_days),
+    )
 
 
 def _summary(report: DeadlineReport) -> str:
@@ -112,6 +127,7 @@ async def run_deadlines(app: Collaborators) -> DeadlineReport:
     report.exports_purged = await purge_expired_exports(app)
     report.mail_purged = await purge_sent_mail(app)
     report.idempotency_keys_purged = await purge_expired_idempotency_keys(app)
+    report.audit_log_purged = await purge_expired_audit_log(app)
     log.info(
         "deadlines_run",
         overdue_requests=len(report.overdue_requests),
@@ -120,5 +136,6 @@ async def run_deadlines(app: Collaborators) -> DeadlineReport:
         unverified_closed=report.unverified_closed,
         requests_anonymised=report.requests_anonymised,
         idempotency_keys_purged=report.idempotency_keys_purged,
+        audit_log_purged=report.audit_log_purged,
     )
     return report

@@ -572,8 +572,9 @@ class Incident(UUIDPrimaryKey, Timestamps, Base):
 
 
 class AuditLog(UUIDPrimaryKey, Base):
-    """What staff did in this service. Append-only: no code path updates or deletes, and the
-    database refuses it (triggers in the migration)."""
+    """What staff did in this service. Append-only: no code path updates an entry, and only the
+    deadlines run deletes one, after ``audit_log_retention_days``; the database refuses every
+    update and the deletion of an entry younger than a year (triggers in the migrations)."""
 
     __tablename__ = "audit_log"
 

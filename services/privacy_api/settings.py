@@ -7,7 +7,11 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from libs.common.settings import BaseServiceSettings
+from libs.common.settings import (
+    AUDIT_LOG_RETENTION_DAYS,
+    MINIMUM_AUDIT_LOG_RETENTION_DAYS,
+    BaseServiceSettings,
+)
 
 DEV_BLIND_INDEX_KEY = "dev-only-privacy-blind-index-key"
 
@@ -35,6 +39,13 @@ class PrivacySettings(BaseServiceSettings):
     proof of handling (Art. 5(2)); the register promises "2 years after the request was
     closed", so more is refused."""
     outbox_retention_days: int = Field(30, ge=1, le=365)
+    audit_log_retention_days: int = Field(
+        AUDIT_LOG_RETENTION_DAYS, ge=MINIMUM_AUDIT_LOG_RETENTION_DAYS, le=AUDIT_LOG_RETENTION_DAYS
+    )
+    """``PRIVACY_AUDIT_LOG_RETENTION_DAYS``: audit log entries (staff actions on requests,
+    disclosures and incidents) are deleted this long after the action; the register promises
+    audit logs five years, so more is refused, and the database refuses to delete an entry
+    younger than a year (decision 0305), so less is refused too."""
 
     worker_enabled: bool = True
     """Run the task worker inside the API process (besides ``python -m ... worker``)."""

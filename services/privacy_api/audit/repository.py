@@ -1,4 +1,5 @@
-"""Audit-log SQL: inserts and reads only. There is deliberately no update or delete here."""
+"""Audit-log SQL: inserts and reads only. There is deliberately no update or delete here; the
+deadlines run deletes expired entries (``deadlines.purge_expired_audit_log``)."""
 
 from __future__ import annotations
 
