@@ -85,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             Command(
                 name="deadlines",
-                help="flag overdue requests and incidents, mail the officer, purge old exports",
+                help=(
+                    "flag overdue requests and incidents, mail the officer, purge old exports"
+                    " and expired audit log entries"
+                ),
                 configure=lambda parser: None,
                 run=_deadlines_command,
             ),
