@@ -117,12 +117,15 @@ async def read_as_support(
     """One staff read of the account and two e-mail searches that find nobody (entries without
     an account, which no account's purge takes)."""
     read = await identity.client.get(
-        f"/v1/staff/accounts/{account['account_id']}", params={"reason": REASON}, headers=support
+        f"/v1/staff/accounts/{account['account_id']}",
+        headers=support | {"X-Access-Reason": REASON},
     )
     assert read.status_code == 200
     for email in ("nobody@example.nl", "no-one@example.nl"):
         search = await identity.client.get(
-            "/v1/staff/accounts", params={"email": email, "reason": REASON}, headers=support
+            "/v1/staff/accounts",
+            params={"email": email},
+            headers=support | {"X-Access-Reason": REASON},
         )
         assert search.json() == {"data": [], "next_cursor": None}
 

@@ -21,6 +21,7 @@ from services.identity_api.staff.service import create_staff
 from tests.support.identity_app import PASSWORD, Identity, bearer
 
 REASON = "ticket 4711: invoice question"
+REASON_HEADER = {"X-Access-Reason": REASON}
 
 
 async def staff_login(identity: Identity, role: StaffRole) -> tuple[uuid.UUID, dict[str, str]]:
@@ -61,7 +62,7 @@ async def test_support_reads_an_account_with_masked_iban_and_it_is_audited(
     account = await identity.register()
     support_id, support = await staff_login(identity, StaffRole.SUPPORT)
     response = await identity.client.get(
-        f"/v1/staff/accounts/{account['account_id']}", params={"reason": REASON}, headers=support
+        f"/v1/staff/accounts/{account['account_id']}", headers=support | REASON_HEADER
     )
     assert response.status_code == 200
     seen = response.json()
@@ -81,14 +82,100 @@ async def test_support_reads_an_account_with_masked_iban_and_it_is_audited(
     assert entry["created_at"]
 
 
-async def test_reading_an_account_needs_a_reason(identity: Identity) -> None:
+async def logged_reasons(identity: Identity, account_id: str) -> list[str]:
+    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
+    log = await identity.client.get(
+        "/v1/staff/access-log", params={"account_id": account_id}, headers=officer
+    )
+    assert log.status_code == 200
+    return [entry["reason"] for entry in log.json()["data"]]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Access-Reason": "abc"}, {"X-Access-Reason": "  ab     "}],
+    ids=["missing", "too-short", "blank-padded"],
+)
+async def test_reading_an_account_without_a_reason_is_422_naming_the_header(
+    identity: Identity, headers: dict[str, str]
+) -> None:
     account = await identity.register()
     _, support = await staff_login(identity, StaffRole.SUPPORT)
     response = await identity.client.get(
-        f"/v1/staff/accounts/{account['account_id']}", headers=support
+        f"/v1/staff/accounts/{account['account_id']}", headers=support | headers
     )
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "reason"
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert (error["field"], error["location"]) == ("X-Access-Reason", "header")
+    assert await logged_reasons(identity, account["account_id"]) == []
+
+
+async def test_searching_without_a_reason_is_422_naming_the_header(identity: Identity) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    response = await identity.client.get(
+        "/v1/staff/accounts", params={"email": account["email"]}, headers=support
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["location"]) == ("X-Access-Reason", "header")
+
+
+async def test_deprecated_reason_query_is_still_accepted_and_logged(identity: Identity) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    read = await identity.client.get(
+        f"/v1/staff/accounts/{account['account_id']}",
+        params={"reason": "ticket 12: old client"},
+        headers=support,
+    )
+    assert read.status_code == 200, read.text
+    search = await identity.client.get(
+        "/v1/staff/accounts",
+        params={"email": account["email"], "reason": "ticket 13: old client"},
+        headers=support,
+    )
+    assert search.status_code == 200, search.text
+    assert sorted(await logged_reasons(identity, account["account_id"])) == [
+        "ticket 12: old client",
+        "ticket 13: old client",
+    ]
+
+
+async def test_a_too_short_deprecated_reason_query_is_422_naming_it(identity: Identity) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    response = await identity.client.get(
+        f"/v1/staff/accounts/{account['account_id']}", params={"reason": "abc"}, headers=support
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["location"]) == ("reason", "query")
+
+
+async def test_the_header_wins_over_the_deprecated_query(identity: Identity) -> None:
+    account = await identity.register()
+    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    response = await identity.client.get(
+        f"/v1/staff/accounts/{account['account_id']}",
+        params={"reason": "sent in the query"},
+        headers=support | REASON_HEADER,
+    )
+    assert response.status_code == 200, response.text
+    assert await logged_reasons(identity, account["account_id"]) == [REASON]
+
+
+async def test_openapi_documents_the_header_and_deprecates_the_query(identity: Identity) -> None:
+    document = (await identity.client.get("/openapi.json")).json()
+    for path in ("/v1/staff/accounts/{account_id}", "/v1/staff/accounts"):
+        parameters = {p["name"]: p for p in document["paths"][path]["get"]["parameters"]}
+        assert parameters["X-Access-Reason"]["in"] == "header"
+        assert not parameters["X-Access-Reason"].get("deprecated", False)
+        assert parameters["reason"]["in"] == "query"
+        assert parameters["reason"]["deprecated"] is True
+        assert not parameters["reason"].get("required", False)
+        assert "X-Access-Reason" in parameters["reason"]["description"]
 
 
 async def test_search_by_email_is_audited_with_the_address_as_its_blind_index(
@@ -98,7 +185,7 @@ async def test_search_by_email_is_audited_with_the_address_as_its_blind_index(
     _, support = await staff_login(identity, StaffRole.SUPPORT)
     for email in (account["email"].upper(), "Someone.Else@Example.nl", "someone.else@example.nl"):
         response = await identity.client.get(
-            "/v1/staff/accounts", params={"email": email, "reason": REASON}, headers=support
+            "/v1/staff/accounts", params={"email": email}, headers=support | REASON_HEADER
         )
         assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
@@ -122,8 +209,8 @@ async def test_search_without_a_match_is_an_empty_page_and_still_audited(
     _, support = await staff_login(identity, StaffRole.SUPPORT)
     response = await identity.client.get(
         "/v1/staff/accounts",
-        params={"debtor_number": "999999", "reason": REASON},
-        headers=support,
+        params={"debtor_number": "999999"},
+        headers=support | REASON_HEADER,
     )
     assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
@@ -150,8 +237,8 @@ async def test_search_bad_paging_is_422_naming_the_field(
     _, support = await staff_login(identity, StaffRole.SUPPORT)
     response = await identity.client.get(
         "/v1/staff/accounts",
-        params={"email": account["email"], "reason": REASON, **params},
-        headers=support,
+        params={"email": account["email"], **params},
+        headers=support | REASON_HEADER,
     )
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
@@ -160,9 +247,13 @@ async def test_search_bad_paging_is_422_naming_the_field(
 async def test_account_holders_cannot_use_staff_routes(identity: Identity) -> None:
     account, headers = await identity.user()
     response = await identity.client.get(
-        f"/v1/staff/accounts/{account['account_id']}", params={"reason": REASON}, headers=headers
+        f"/v1/staff/accounts/{account['account_id']}", headers=headers | REASON_HEADER
     )
     assert response.status_code == 403
+    # Refused before the missing reason is pointed out (decision 0605).
+    for path in (f"/v1/staff/accounts/{account['account_id']}", "/v1/staff/accounts"):
+        assert (await identity.client.get(path, headers=headers)).status_code == 403
+        assert (await identity.client.get(path)).status_code == 401
 
 
 async def test_only_admins_list_and_disable_staff(identity: Identity) -> None:

@@ -330,8 +330,7 @@ async def test_erase_keeps_the_staff_access_log_for_accountability(identity: Ide
     staff = bearer((await identity.login("support@parcelpro.nl", PASSWORD))["access_token"])
     await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}",
-        params={"reason": "ticket 12: address change"},
-        headers=staff,
+        headers=staff | {"X-Access-Reason": "ticket 12: address change"},
     )
     response = await identity.client.post(
         "/internal/v1/subjects/erase",
@@ -368,7 +367,9 @@ async def test_staff_searches_that_found_nobody_are_the_searched_addresses_data(
         ("piet@example.nl", "ticket 9: who is this?"),
     ):
         response = await identity.client.get(
-            "/v1/staff/accounts", params={"email": email, "reason": reason}, headers=staff
+            "/v1/staff/accounts",
+            params={"email": email},
+            headers=staff | {"X-Access-Reason": reason},
         )
         assert response.json()["data"] == []
     service = await service_headers(identity)

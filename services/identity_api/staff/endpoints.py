@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 
 from libs.common.auth import Principal, Role, ServiceScope, require_service, require_staff
 from libs.common.db import SessionDep
-from libs.common.errors import problem_responses
+from libs.common.errors import ValidationFailed, problem_responses
 from libs.common.pagination import Page, PageParamsDep
 from services.identity_api.accounts.schemas import AccountStaffRead
 from services.identity_api.dependencies import ContextDep
@@ -26,22 +26,58 @@ from services.identity_api.staff.schemas import (
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
 internal_router = APIRouter(prefix="/internal/v1/staff", tags=["internal"])
 
-Reason = Annotated[
-    str,
-    Query(
-        min_length=5,
-        max_length=500,
-        description="Why you need this account's data (e.g. the ticket number). Recorded in "
-        "the access log.",
-        examples=["ticket 4711: customer asks about an invoice"],
-    ),
-]
+REASON_HEADER = "X-Access-Reason"
+"""Staff state their reason in a header, as on shipping's routes: a reason often names a person,
+and query strings end up in URLs, browser history and proxy logs (decision 0108)."""
+REASON_MIN_LENGTH = 5
 
 AdminDep = Annotated[Principal, Depends(require_staff(Role.ADMIN))]
 AnyStaffDep = Annotated[
     Principal, Depends(require_staff(Role.SUPPORT, Role.PRIVACY_OFFICER, Role.ADMIN))
 ]
 OfficerDep = Annotated[Principal, Depends(require_staff(Role.PRIVACY_OFFICER))]
+
+
+async def access_reason(
+    _principal: AnyStaffDep,
+    header: Annotated[
+        str | None,
+        Header(
+            alias=REASON_HEADER,
+            max_length=500,
+            description="Required: why you need this account's data (e.g. the ticket number), "
+            "at least 5 characters. Recorded in the access log.",
+            examples=["ticket 4711: customer asks about an invoice"],
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        Query(
+            alias="reason",
+            max_length=500,
+            deprecated=True,
+            description=f"Deprecated: send the `{REASON_HEADER}` header instead (a query string "
+            "ends up in URLs, browser history and proxy logs). Still accepted; the header wins "
+            "when both are sent.",
+        ),
+    ] = None,
+) -> str:
+    """The staff member's stated reason. Depends on the staff check so that a caller without the
+    right gets 401/403 before being told what a valid request looks like (decision 0605)."""
+    if header is not None or query is None:
+        reason, field, location = header, REASON_HEADER, "header"
+    else:
+        reason, field, location = query, "reason", "query"
+    if reason is None or len(reason.strip()) < REASON_MIN_LENGTH:
+        raise ValidationFailed.for_field(
+            field,
+            f"staff must say why they access this data (at least {REASON_MIN_LENGTH} characters)",
+            location=location,
+        )
+    return reason.strip()
+
+
+AccessReasonDep = Annotated[str, Depends(access_reason)]
 
 
 def _staff(row: StaffUser) -> StaffRead:
@@ -127,15 +163,15 @@ async def enable_staff(
     response_model=AccountStaffRead,
     summary="Look up an account (audited)",
     description="Support, privacy officer and admins. The read is written to the access log "
-    "with the `reason`. The IBAN is masked.",
+    f"with the reason sent in the `{REASON_HEADER}` header. The IBAN is masked.",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def read_account(
     account_id: uuid.UUID,
-    reason: Reason,
     session: SessionDep,
     ctx: ContextDep,
     principal: AnyStaffDep,
+    reason: AccessReasonDep,
 ) -> AccountStaffRead:
     actor = await service.acting_staff(session, principal)
     return await service.read_account(session, ctx, actor, account_id, reason)
@@ -146,15 +182,16 @@ async def read_account(
     response_model=Page[AccountStaffRead],
     summary="Find accounts by e-mail or debtor number (audited)",
     description="Support, privacy officer and admins. Each page read is written to the access "
-    "log with the search and the `reason`, one entry per account shown.",
+    f"log with the search and the reason sent in the `{REASON_HEADER}` header, one entry per "
+    "account shown.",
     responses=problem_responses(401, 403, 422),
 )
 async def search_accounts(
-    reason: Reason,
     session: SessionDep,
     ctx: ContextDep,
     params: PageParamsDep,
     principal: AnyStaffDep,
+    reason: AccessReasonDep,
     email: Annotated[str | None, Query(max_length=254)] = None,
     debtor_number: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[AccountStaffRead]:
