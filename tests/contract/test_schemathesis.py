@@ -33,7 +33,7 @@ import pytest
 
 from libs.common.auth import Role
 from services.gateway.openapi import service_documents
-from tests.support.access_matrix import RULES, Access, Caller, Rule
+from tests.support.access_matrix import RULES, STAFF, Access, Caller, Rule
 from tests.support.platform_credentials import Credentials
 from tests.support.shipping_factories import shipment_body
 from tests.support.stack import ROOT, Stack
@@ -130,7 +130,9 @@ def contract_runs() -> list[ContractRun]:
             if not operations:
                 continue
             headers: tuple[tuple[str, str], ...] = ()
-            if service == "shipping" and caller in {Caller.SUPPORT, Caller.ADMIN}:
+            if (service == "shipping" and caller in {Caller.SUPPORT, Caller.ADMIN}) or (
+                service == "identity" and caller in STAFF
+            ):
                 headers = (("X-Access-Reason", REASON),)
             last = service == "identity" and (caller is Caller.ADMIN or caller.is_service)
             runs.append(ContractRun(service, caller.value, operations, headers, last))
