@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -92,6 +92,7 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
             policy,
             timeout_seconds=settings.webhook_timeout_seconds,
             batch_size=settings.outbox_batch_size,
+            disable_after=timedelta(days=settings.webhook_disable_after_days),
         )
         mail = RecipientMailSender(
             database.sessionmaker,

@@ -140,6 +140,7 @@ def _collaborators(settings: ShippingSettings) -> Lifespan:
             app.state.webhook_policy,
             timeout_seconds=settings.webhook_timeout_seconds,
             batch_size=settings.outbox_batch_size,
+            disable_after=timedelta(days=settings.webhook_disable_after_days),
         )
         app.state.recipient_mail = RecipientMailSender(
             app.state.database.sessionmaker,

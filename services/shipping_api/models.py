@@ -306,6 +306,14 @@ class WebhookEndpoint(UUIDPrimaryKey, Base):
     with it too until ``previous_secret_expires_at`` (decision 0206)."""
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The first failed delivery attempt since the last successful one; ``None`` while the
+    last attempt succeeded. An endpoint failing for ``SHIPPING_WEBHOOK_DISABLE_AFTER_DAYS`` is
+    switched off (decision 0206)."""
+    disabled_reason: Mapped[str | None] = mapped_column(String(16))
+    """Why the service switched the endpoint off (``failing``); ``None`` while it is on or
+    when the account switched it off itself."""
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 

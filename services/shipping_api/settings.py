@@ -61,6 +61,10 @@ class ShippingSettings(BaseServiceSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
     webhook_retry_hours: float = Field(24.0, gt=0, le=72)
     webhook_log_retention_days: int = Field(30, ge=1, le=365)
+    webhook_disable_after_days: float = Field(5.0, ge=3, le=30)
+    """``SHIPPING_WEBHOOK_DISABLE_AFTER_DAYS``: an endpoint whose deliveries have all failed for
+    this long is switched off at its next failure (decision 0206). At least 3 days, the longest
+    retry window, so that the retries of one event never switch an endpoint off by themselves."""
     audit_log_retention_days: int = Field(
         AUDIT_LOG_RETENTION_DAYS, ge=MINIMUM_AUDIT_LOG_RETENTION_DAYS, le=AUDIT_LOG_RETENTION_DAYS
     )

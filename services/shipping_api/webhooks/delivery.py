@@ -5,6 +5,12 @@ processes can deliver side by side and a process that dies mid-delivery only del
 until the lease runs out. No database transaction is held open during an HTTP call. While the
 database restarts, reading a claimed row and recording its outcome are retried within the lease:
 an attempt whose outcome was lost would be made a second time.
+
+An endpoint remembers since when its attempts have been failing (``failing_since``, cleared by
+the next success); one that fails after failing for ``disable_after`` is switched off, as the
+account's own switch-off does (decision 0206). That costs at most one update of the endpoint by
+its primary key per outcome, and none while it keeps succeeding or keeps failing within the
+window.
 """
 
 from __future__ import annotations
@@ -16,16 +22,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import case, false, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from libs.common.db import retry_while_unavailable
+from libs.common.db import UTCDateTime, retry_while_unavailable
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
-from services.shipping_api.webhooks.outbox import DeliveryState
+from services.shipping_api.webhooks.outbox import DeliveryState, EndpointDisabledReason
 from services.shipping_api.webhooks.service import WebhookPolicy, previous_secret
 from services.shipping_api.webhooks.signing import (
     DELIVERY_HEADER,
@@ -39,6 +46,7 @@ log = structlog.get_logger("webhooks")
 
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY_GAP = timedelta(hours=2)
+DISABLE_AFTER = timedelta(days=5)
 
 
 def next_attempt(now: datetime, attempts: int) -> datetime:
@@ -58,6 +66,12 @@ class Outcome:
     permanent: bool = False
     """No point retrying: the endpoint or the payload is gone."""
 
+    @property
+    def is_endpoint_failure(self) -> bool:
+        """The receiver did not take it (an error, no answer, a refused address); an endpoint
+        that is off, an erased payload or our own unreadable secret are not the endpoint's."""
+        return not self.delivered and not self.permanent
+
 
 class WebhookDispatcher:
     def __init__(
@@ -69,7 +83,10 @@ class WebhookDispatcher:
         timeout_seconds: float,
         batch_size: int = 50,
         concurrency: int = 10,
+        disable_after: timedelta = DISABLE_AFTER,
     ) -> None:
+        """``disable_after``: how long an endpoint fails without a single success before its
+        next failure switches it off."""
         self.sessionmaker = sessionmaker
         self.http = http
         self.policy = policy
@@ -77,6 +94,7 @@ class WebhookDispatcher:
         self.batch_size = batch_size
         self.concurrency = asyncio.Semaphore(concurrency)
         self.lease = timedelta(seconds=timeout_seconds * 3 + 30)
+        self.disable_after = disable_after
 
     async def run_once(self, now: datetime) -> int:
         """Attempt every delivery due at ``now`` (one batch); returns how many were tried."""
@@ -130,12 +148,14 @@ class WebhookDispatcher:
         delivery, endpoint = found
         async with self.concurrency:
             outcome = await self._attempt(delivery, endpoint, now)
-        await self._record(delivery, outcome, now, deadline)
+        await self._record(delivery, endpoint, outcome, now, deadline)
 
     async def _attempt(
         self, delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime
     ) -> Outcome:
         if not endpoint.is_active:
+            if endpoint.disabled_reason == EndpointDisabledReason.FAILING:
+                return Outcome(False, error="endpoint switched off after failing", permanent=True)
             return Outcome(False, error="endpoint is paused", permanent=True)
         if delivery.payload is None or endpoint.secret_ciphertext is None:
             return Outcome(False, error="payload erased", permanent=True)
@@ -182,8 +202,57 @@ class WebhookDispatcher:
             )
         return Outcome(False, status_code=response.status_code, error="receiver answered an error")
 
+    def _endpoint_change(
+        self, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
+    ) -> Any | None:
+        """The one update of the endpoint this outcome needs, or ``None``; judged on the
+        endpoint as read before the attempt, and again by the update's own condition on the
+        row as it is then (another delivery may have recorded an outcome meanwhile)."""
+        row = WebhookEndpoint
+        if outcome.delivered:
+            if endpoint.failing_since is None:
+                return None
+            return (
+                update(row)
+                .where(row.id == endpoint.id, row.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
+        if not outcome.is_endpoint_failure:
+            return None
+        cutoff = now - self.disable_after
+        if endpoint.failing_since is not None and endpoint.failing_since >= cutoff:
+            return None  # failing, but not for long enough: nothing changes
+        at = literal(now, UTCDateTime())
+        # SET reads the row as it was: an endpoint failing since before the cutoff is switched
+        # off, one that was not failing starts failing now.
+        expired = row.failing_since < cutoff
+        return (
+            update(row)
+            .where(
+                row.id == endpoint.id,
+                row.is_active.is_(True),
+                or_(row.failing_since.is_(None), expired),
+            )
+            .values(
+                failing_since=case((row.failing_since.is_(None), at), else_=row.failing_since),
+                is_active=case((expired, false()), else_=row.is_active),
+                disabled_reason=case(
+                    (expired, literal(EndpointDisabledReason.FAILING.value)),
+                    else_=row.disabled_reason,
+                ),
+                disabled_at=case((expired, at), else_=row.disabled_at),
+                updated_at=case((expired, at), else_=row.updated_at),
+            )
+            .returning(row.is_active, row.failing_since)
+        )
+
     async def _record(
-        self, delivery: WebhookDelivery, outcome: Outcome, now: datetime, deadline: float
+        self,
+        delivery: WebhookDelivery,
+        endpoint: WebhookEndpoint,
+        outcome: Outcome,
+        now: datetime,
+        deadline: float,
     ) -> None:
         attempts = delivery.attempts + 1
         values: dict[str, object] = {
@@ -205,16 +274,40 @@ class WebhookDispatcher:
             else:
                 values["next_attempt_at"] = retry_at
 
+        change = self._endpoint_change(endpoint, outcome, now)
+        switched_off: list[datetime | None] = []
+
         async def write() -> None:
+            switched_off.clear()
+            written = dict(values)
             async with self.sessionmaker() as session:
+                if change is not None:
+                    result = await session.execute(change)
+                    changed = result.first() if outcome.is_endpoint_failure else None
+                    if changed is not None and not changed.is_active:
+                        switched_off.append(changed.failing_since)
+                        # Like the account's own switch-off: the delivery ends here, and can
+                        # be redelivered once the endpoint is on again.
+                        written |= {"state": DeliveryState.FAILED, "next_attempt_at": None}
                 await session.execute(
                     update(WebhookDelivery)
                     .where(WebhookDelivery.id == delivery.id)
-                    .values(**values)
+                    .values(**written)
                 )
                 await session.commit()
 
         await retry_while_unavailable(write, within=deadline - time.monotonic())
+        if switched_off:
+            # No durable channel to the account holder exists in shipping (decision 0206):
+            # the log line and the endpoint's read model are the record.
+            log.warning(
+                "webhook_endpoint_switched_off",
+                endpoint_id=str(endpoint.id),
+                account_id=str(endpoint.account_id),
+                reason=EndpointDisabledReason.FAILING.value,
+                failing_since=switched_off[0].isoformat() if switched_off[0] else None,
+                disabled_at=now.isoformat(),
+            )
         log.info(
             "webhook_attempt",
             delivery_id=str(delivery.id),

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -22,6 +23,13 @@ class DeliveryState:
     DELIVERED = "delivered"
     FAILED = "failed"
     """Gave up: the retry window closed, or the endpoint or payload is gone."""
+
+
+class EndpointDisabledReason(StrEnum):
+    """Why the service switched an endpoint off (the account's own switch-off has none)."""
+
+    FAILING = "failing"
+    """Its deliveries had all failed for ``SHIPPING_WEBHOOK_DISABLE_AFTER_DAYS``."""
 
 
 @dataclass(frozen=True, slots=True)
