@@ -21,6 +21,7 @@ from services.shipping_api.dependencies import OutboxesDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.vocabulary import WebhookEvent
 from services.shipping_api.webhooks import service
+from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 from services.shipping_api.webhooks.schemas import (
     WebhookDeliveryRead,
     WebhookEndpointCreate,
@@ -66,6 +67,11 @@ def _read(endpoint: WebhookEndpoint, now: datetime) -> WebhookEndpointRead:
         events=[WebhookEvent(event) for event in endpoint.events],
         description=endpoint.description,
         is_active=endpoint.is_active,
+        failing_since=endpoint.failing_since,
+        disabled_reason=(
+            EndpointDisabledReason(endpoint.disabled_reason) if endpoint.disabled_reason else None
+        ),
+        disabled_at=endpoint.disabled_at,
         secret_hint=endpoint.secret_hint,
         previous_secret_expires_at=service.previous_secret_until(endpoint, now),
         created_at=endpoint.created_at,

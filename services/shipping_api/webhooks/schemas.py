@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from libs.common.validation import Integer, NotNull
 from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 
 URL_DESCRIPTION: dict[str, Any] = dict(
     max_length=2048,
@@ -52,7 +53,8 @@ class WebhookEndpointUpdate(BaseModel):
         description=(
             "Switch the endpoint off (false) or on again (true). While it is off, no events are "
             "queued for it and deliveries still queued are not sent (they end `failed`, and can "
-            "be redelivered once it is on again)."
+            "be redelivered once it is on again). Switching on an endpoint that we switched off "
+            "(`disabled_reason`) clears `disabled_reason`, `disabled_at` and `failing_since`."
         ),
     )
 
@@ -64,7 +66,35 @@ class WebhookEndpointRead(BaseModel):
     url: str
     events: list[WebhookEvent]
     description: str | None
-    is_active: bool
+    is_active: bool = Field(
+        description=(
+            "Whether events are sent to the endpoint. `false` when you switched it off, or when "
+            "we did because its deliveries kept failing (see `disabled_reason`)."
+        )
+    )
+    failing_since: datetime | None = Field(
+        description=(
+            "When the first of the delivery attempts that failed since the last successful one "
+            "was made; `null` when the last attempt succeeded (or none was made). Once it lies "
+            "more than 5 days back (the platform's limit), the next failed attempt switches "
+            "the endpoint off. A successful delivery, a new `url` or switching the endpoint on "
+            "clears it."
+        ),
+        examples=["2026-11-20T09:00:00Z"],
+    )
+    disabled_reason: EndpointDisabledReason | None = Field(
+        description=(
+            "Why we switched the endpoint off: `failing`, every delivery attempt had failed "
+            "since `failing_since` for more than 5 days. Its queued deliveries ended `failed` "
+            "and can be redelivered once the endpoint is on again: fix the receiver, then set "
+            "`is_active` to true. `null` while it is on, or when you switched it off yourself."
+        ),
+        examples=["failing"],
+    )
+    disabled_at: datetime | None = Field(
+        description="When we switched the endpoint off (with `disabled_reason`); else `null`.",
+        examples=["2026-11-25T09:00:00Z"],
+    )
     secret_hint: str = Field(description="The start of the signing secret, to tell keys apart.")
     previous_secret_expires_at: datetime | None = Field(
         description=(

@@ -108,11 +108,19 @@ async def update_endpoint(
     endpoint = await get_endpoint(session, endpoint_id, account_id)
     changes = body.model_dump(exclude_unset=True)
     if url is not None:
+        if url != endpoint.url:
+            # A new receiver has not failed yet: the clock towards switching off starts again.
+            endpoint.failing_since = None
         endpoint.url = url
     if body.events is not None:
         endpoint.events = [event.value for event in body.events]
     if "description" in changes:
         endpoint.description = body.description
+    if body.is_active is True and not endpoint.is_active:
+        # On again, whoever switched it off: a clean slate (decision 0206).
+        endpoint.failing_since = None
+        endpoint.disabled_reason = None
+        endpoint.disabled_at = None
     if body.is_active is not None:
         endpoint.is_active = body.is_active
     endpoint.updated_at = now
