@@ -23,7 +23,7 @@ from services.privacy_api.context import collaborators_of
 from services.privacy_api.deadlines import run_deadlines
 from services.privacy_api.models import AuditLog
 from services.privacy_api.settings import PrivacySettings
-from tests.support.db import POSTGRES_URL, on_postgres
+from tests.support.db import POSTGRES_URL, drop_schema, on_postgres
 from tests.support.privacy_harness import Privacy
 
 YOUNG_REFUSED = "younger than 365 days"
@@ -170,12 +170,7 @@ async def migrated(tmp_path: Path) -> AsyncIterator[tuple[Database, Config]]:
     finally:
         await database.dispose()
         if schema is not None:
-            engine = create_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                await engine.dispose()
+            await drop_schema(url, schema)
 
 
 async def _delete(database: Database, entry_id: uuid.UUID) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from libs.common.app import Overrides
@@ -28,7 +27,7 @@ from libs.common.migrations import alembic_config, upgrade
 from services.privacy_api.app import MIGRATIONS_DIR, create_app
 from services.privacy_api.settings import PrivacySettings
 from services.privacy_api.tasks.worker import Worker
-from tests.support.db import POSTGRES_URL, on_postgres, rolled_back
+from tests.support.db import POSTGRES_URL, drop_schema, on_postgres, rolled_back
 from tests.support.privacy_doubles import IDENTITY_URL, SHIPPING_URL, Downstreams
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer, bearer
@@ -221,9 +220,4 @@ async def isolated_databases(
         for database in made:
             await database.dispose()
         if schema is not None:
-            engine = create_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                await engine.dispose()
+            await drop_schema(url, schema)
