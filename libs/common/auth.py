@@ -323,49 +323,73 @@ async def post_as_service(
     return response
 
 
-class HttpApiKeyResolver:
-    """API keys checked by identity's introspection endpoint, cached for at most 30 s.
+class _Introspection(Generic[K, V]):
+    """Answers of one of identity's introspection endpoints, cached for at most 30 s (a
+    negative answer for ``negative_ttl_seconds``); concurrent requests with the same uncached
+    key share one check."""
 
-    Concurrent requests with the same uncached key share one check: a plug-in sending with
-    thirty connections would otherwise ask identity thirty times whenever the entry expires.
-    """
+    unchecked = "the credential could not be checked"
+    """The 401 when identity does not answer 200."""
+    unusable = "identity answered the check unusably"
+    """The 502 when its answer cannot be read: its failure, not the caller's (not 500/401)."""
+    default_path = ""
 
     def __init__(
         self,
         caller: ServiceCaller,
         tokens: ServiceTokenProvider,
         *,
-        path: str = "/internal/v1/api-keys/introspect",
+        path: str | None = None,
         ttl_seconds: float = INTROSPECTION_TTL_SECONDS,
         negative_ttl_seconds: float = NEGATIVE_INTROSPECTION_TTL_SECONDS,
     ) -> None:
         self.caller = caller
         self.tokens = tokens
-        self.path = path
-        self.cache: TtlCache[str, Principal | None] = TtlCache(
+        self.path = path or self.default_path
+        self.cache: TtlCache[K, V | None] = TtlCache(
             ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
         )
         self.negative_ttl = negative_ttl_seconds
-        self._checks: SingleFlight[str, Principal | None] = SingleFlight()
+        self._checks: SingleFlight[K, V | None] = SingleFlight()
+
+    def _parse(self, body: Any) -> V | None:
+        raise NotImplementedError
+
+    async def _introspect(self, key: K, request: dict[str, str]) -> V | None:
+        response = await post_as_service(self.caller, self.tokens, self.path, request)
+        if response.status_code != 200:
+            raise Unauthorized(self.unchecked)
+        try:
+            answer = self._parse(orjson.loads(response.content))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadGateway(self.unusable) from exc
+        self.cache.set(key, answer, None if answer else self.negative_ttl)
+        return answer
+
+
+class HttpApiKeyResolver(_Introspection[str, Principal]):
+    """API keys checked by identity's introspection endpoint, cached for at most 30 s.
+
+    Concurrent requests with the same uncached key share one check: a plug-in sending with
+    thirty connections would otherwise ask identity thirty times whenever the entry expires.
+    """
+
+    unchecked = "the API key could not be checked"
+    unusable = "identity answered the API-key check unusably"
+
+    default_path = "/internal/v1/api-keys/introspect"
 
     async def resolve(self, api_key: str) -> Principal | None:
         cache_key = _hash_key(api_key)
         hit, cached = self.cache.get(cache_key)
         if hit:
             return cached
-        return await self._checks.run(cache_key, lambda: self._introspect(api_key, cache_key))
+        return await self._checks.run(
+            cache_key, lambda: self._introspect(cache_key, {"token": api_key})
+        )
 
-    async def _introspect(self, api_key: str, cache_key: str) -> Principal | None:
-        response = await post_as_service(self.caller, self.tokens, self.path, {"token": api_key})
-        if response.status_code != 200:
-            raise Unauthorized("the API key could not be checked")
-        try:
-            principal = principal_from_introspection(orjson.loads(response.content))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # A wrong answer from identity is its failure, not the caller's (502, not 500/401).
-            raise BadGateway("identity answered the API-key check unusably") from exc
-        self.cache.set(cache_key, principal, None if principal else self.negative_ttl)
-        return principal
+    def _parse(self, body: Any) -> Principal | None:
+        return principal_from_introspection(body)
 
 
 def roles_from_introspection(body: dict[str, Any]) -> frozenset[Role] | None:
@@ -378,7 +402,7 @@ def roles_from_introspection(body: dict[str, Any]) -> frozenset[Role] | None:
     return frozenset(Role(role) for role in roles if role in known)
 
 
-class HttpStaffChecker:
+class HttpStaffChecker(_Introspection[uuid.UUID, frozenset[Role]]):
     """Staff logins checked by identity's staff introspection, cached for at most 30 s.
 
     Decision 0108: disabling a staff member takes effect at once in identity and within the
@@ -386,41 +410,21 @@ class HttpStaffChecker:
     staff read other people's data, so their access fails closed.
     """
 
-    def __init__(
-        self,
-        caller: ServiceCaller,
-        tokens: ServiceTokenProvider,
-        *,
-        path: str = "/internal/v1/staff/introspect",
-        ttl_seconds: float = INTROSPECTION_TTL_SECONDS,
-        negative_ttl_seconds: float = NEGATIVE_INTROSPECTION_TTL_SECONDS,
-    ) -> None:
-        self.caller = caller
-        self.tokens = tokens
-        self.path = path
-        self.cache: TtlCache[uuid.UUID, frozenset[Role] | None] = TtlCache(
-            ttl_seconds=min(ttl_seconds, INTROSPECTION_TTL_SECONDS)
-        )
-        self.negative_ttl = negative_ttl_seconds
-        self._checks: SingleFlight[uuid.UUID, frozenset[Role] | None] = SingleFlight()
+    unchecked = "the staff login could not be checked"
+    unusable = "identity answered the staff check unusably"
+
+    default_path = "/internal/v1/staff/introspect"
 
     async def current_roles(self, staff_id: uuid.UUID) -> frozenset[Role] | None:
         hit, cached = self.cache.get(staff_id)
         if hit:
             return cached
-        return await self._checks.run(staff_id, lambda: self._introspect(staff_id))
+        return await self._checks.run(
+            staff_id, lambda: self._introspect(staff_id, {"staff_id": str(staff_id)})
+        )
 
-    async def _introspect(self, staff_id: uuid.UUID) -> frozenset[Role] | None:
-        body = {"staff_id": str(staff_id)}
-        response = await post_as_service(self.caller, self.tokens, self.path, body)
-        if response.status_code != 200:
-            raise Unauthorized("the staff login could not be checked")
-        try:
-            roles = roles_from_introspection(orjson.loads(response.content))
-        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-            raise BadGateway("identity answered the staff check unusably") from exc
-        self.cache.set(staff_id, roles, None if roles else self.negative_ttl)
-        return roles
+    def _parse(self, body: Any) -> frozenset[Role] | None:
+        return roles_from_introspection(body)
 
 
 # --------------------------------------------------------------------------------------------
