@@ -30,7 +30,7 @@ from services.identity_api.models import (
     StaffUser,
 )
 from services.identity_api.settings import IdentitySettings
-from tests.identity.test_staff import REASON, staff_login
+from tests.identity.test_staff import REASON
 from tests.support.identity_app import Identity, bearer
 
 FIVE_YEARS = timedelta(days=1825)
@@ -131,7 +131,7 @@ async def read_as_support(
 
 
 async def access_log(identity: Identity) -> list[dict[str, object]]:
-    _, admin = await staff_login(identity, StaffRole.ADMIN)
+    _, admin = await identity.staff(StaffRole.ADMIN)
     response = await identity.client.get("/v1/staff/access-log", headers=admin)
     assert response.status_code == 200
     entries: list[dict[str, object]] = response.json()["data"]
@@ -146,7 +146,7 @@ async def test_staff_access_log_entries_are_deleted_after_five_years_younger_one
     identity: Identity,
 ) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     start = identity.clock.now()
     await read_as_support(identity, support, account)
     identity.clock.advance(timedelta(days=10))
@@ -168,7 +168,7 @@ async def test_staff_access_log_entries_are_deleted_after_five_years_younger_one
 
 async def test_staff_access_log_younger_than_five_years_is_kept(identity: Identity) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     await read_as_support(identity, support, account)
     deleted = await run_housekeeping(
         identity.database.sessionmaker,

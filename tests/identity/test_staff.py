@@ -18,31 +18,14 @@ from services.identity_api.__main__ import main
 from services.identity_api.models import StaffRole, StaffUser
 from services.identity_api.settings import IdentitySettings
 from services.identity_api.staff.service import create_staff
-from tests.support.identity_app import PASSWORD, Identity, bearer
+from tests.support.identity_app import PASSWORD, Identity
 
 REASON = "ticket 4711: invoice question"
 REASON_HEADER = {"X-Access-Reason": REASON}
 
 
-async def staff_login(identity: Identity, role: StaffRole) -> tuple[uuid.UUID, dict[str, str]]:
-    email = f"{role.value}-{uuid.uuid4().hex[:6]}@parcelpro.nl"
-    async with identity.database.session() as session:
-        staff = await create_staff(
-            session,
-            identity.app.state.identity_runtime.passwords,
-            email=email,
-            role=role,
-            password=PASSWORD,
-            name=None,
-            now=identity.clock.now(),
-        )
-        await session.commit()
-    tokens = await identity.login(email, PASSWORD)
-    return staff.id, bearer(tokens["access_token"])
-
-
 async def test_staff_token_has_kind_staff_and_roles(identity: Identity) -> None:
-    staff_id, headers = await staff_login(identity, StaffRole.SUPPORT)
+    staff_id, headers = await identity.staff(StaffRole.SUPPORT)
     claims = jwt.decode(headers["Authorization"][7:], options={"verify_signature": False})
     assert claims["kind"] == "staff"
     assert claims["roles"] == ["support"]
@@ -52,7 +35,7 @@ async def test_staff_token_has_kind_staff_and_roles(identity: Identity) -> None:
 
 
 async def test_staff_cannot_use_account_routes(identity: Identity) -> None:
-    _, headers = await staff_login(identity, StaffRole.ADMIN)
+    _, headers = await identity.staff(StaffRole.ADMIN)
     assert (await identity.client.get("/v1/accounts/me", headers=headers)).status_code == 403
 
 
@@ -60,7 +43,7 @@ async def test_support_reads_an_account_with_masked_iban_and_it_is_audited(
     identity: Identity,
 ) -> None:
     account = await identity.register()
-    support_id, support = await staff_login(identity, StaffRole.SUPPORT)
+    support_id, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}", headers=support | REASON_HEADER
     )
@@ -69,7 +52,7 @@ async def test_support_reads_an_account_with_masked_iban_and_it_is_audited(
     assert seen["iban"] == "NL91**********4300"
     assert seen["debtor_number"] == account["debtor_number"]
 
-    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
+    _, officer = await identity.staff(StaffRole.PRIVACY_OFFICER)
     log = await identity.client.get(
         "/v1/staff/access-log", params={"account_id": account["account_id"]}, headers=officer
     )
@@ -83,7 +66,7 @@ async def test_support_reads_an_account_with_masked_iban_and_it_is_audited(
 
 
 async def logged_reasons(identity: Identity, account_id: str) -> list[str]:
-    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
+    _, officer = await identity.staff(StaffRole.PRIVACY_OFFICER)
     log = await identity.client.get(
         "/v1/staff/access-log", params={"account_id": account_id}, headers=officer
     )
@@ -100,7 +83,7 @@ async def test_reading_an_account_without_a_reason_is_422_naming_the_header(
     identity: Identity, headers: dict[str, str]
 ) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}", headers=support | headers
     )
@@ -113,7 +96,7 @@ async def test_reading_an_account_without_a_reason_is_422_naming_the_header(
 
 async def test_searching_without_a_reason_is_422_naming_the_header(identity: Identity) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         "/v1/staff/accounts", params={"email": account["email"]}, headers=support
     )
@@ -124,7 +107,7 @@ async def test_searching_without_a_reason_is_422_naming_the_header(identity: Ide
 
 async def test_deprecated_reason_query_is_still_accepted_and_logged(identity: Identity) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     read = await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}",
         params={"reason": "ticket 12: old client"},
@@ -145,7 +128,7 @@ async def test_deprecated_reason_query_is_still_accepted_and_logged(identity: Id
 
 async def test_a_too_short_deprecated_reason_query_is_422_naming_it(identity: Identity) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}", params={"reason": "abc"}, headers=support
     )
@@ -156,7 +139,7 @@ async def test_a_too_short_deprecated_reason_query_is_422_naming_it(identity: Id
 
 async def test_the_header_wins_over_the_deprecated_query(identity: Identity) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         f"/v1/staff/accounts/{account['account_id']}",
         params={"reason": "sent in the query"},
@@ -182,14 +165,14 @@ async def test_search_by_email_is_audited_with_the_address_as_its_blind_index(
     identity: Identity,
 ) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     for email in (account["email"].upper(), "Someone.Else@Example.nl", "someone.else@example.nl"):
         response = await identity.client.get(
             "/v1/staff/accounts", params={"email": email}, headers=support | REASON_HEADER
         )
         assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
-    _, admin = await staff_login(identity, StaffRole.ADMIN)
+    _, admin = await identity.staff(StaffRole.ADMIN)
     newest_first = await identity.client.get("/v1/staff/access-log", headers=admin)
     log = newest_first.json()["data"][::-1]
     assert [(e["action"], e["account_id"], e["fields"] != []) for e in log] == [
@@ -206,7 +189,7 @@ async def test_search_by_email_is_audited_with_the_address_as_its_blind_index(
 async def test_search_without_a_match_is_an_empty_page_and_still_audited(
     identity: Identity,
 ) -> None:
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         "/v1/staff/accounts",
         params={"debtor_number": "999999"},
@@ -214,7 +197,7 @@ async def test_search_without_a_match_is_an_empty_page_and_still_audited(
     )
     assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
-    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
+    _, officer = await identity.staff(StaffRole.PRIVACY_OFFICER)
     log = (await identity.client.get("/v1/staff/access-log", headers=officer)).json()["data"]
     assert [(e["action"], e["account_id"], e["query"]) for e in log] == [
         ("account.search", None, "debtor_number=999999")
@@ -234,7 +217,7 @@ async def test_search_bad_paging_is_422_naming_the_field(
     identity: Identity, params: dict[str, str], field: str
 ) -> None:
     account = await identity.register()
-    _, support = await staff_login(identity, StaffRole.SUPPORT)
+    _, support = await identity.staff(StaffRole.SUPPORT)
     response = await identity.client.get(
         "/v1/staff/accounts",
         params={"email": account["email"], **params},
@@ -257,9 +240,9 @@ async def test_account_holders_cannot_use_staff_routes(identity: Identity) -> No
 
 
 async def test_only_admins_list_and_disable_staff(identity: Identity) -> None:
-    support_id, support = await staff_login(identity, StaffRole.SUPPORT)
-    _, officer = await staff_login(identity, StaffRole.PRIVACY_OFFICER)
-    _, admin = await staff_login(identity, StaffRole.ADMIN)
+    support_id, support = await identity.staff(StaffRole.SUPPORT)
+    _, officer = await identity.staff(StaffRole.PRIVACY_OFFICER)
+    _, admin = await identity.staff(StaffRole.ADMIN)
     assert (await identity.client.get("/v1/staff/users", headers=support)).status_code == 403
     assert (await identity.client.get("/v1/staff/users", headers=officer)).status_code == 403
     listed = await identity.client.get("/v1/staff/users", headers=admin)
@@ -277,8 +260,8 @@ async def test_only_admins_list_and_disable_staff(identity: Identity) -> None:
 
 
 async def test_disabled_staff_cannot_log_in(identity: Identity) -> None:
-    support_id, _ = await staff_login(identity, StaffRole.SUPPORT)
-    _, admin = await staff_login(identity, StaffRole.ADMIN)
+    support_id, _ = await identity.staff(StaffRole.SUPPORT)
+    _, admin = await identity.staff(StaffRole.ADMIN)
     await identity.client.post(f"/v1/staff/users/{support_id}/disable", headers=admin)
     async with identity.database.session() as session:
         email = await session.scalar(select(StaffUser.email).where(StaffUser.id == support_id))
@@ -290,7 +273,7 @@ async def test_disabled_staff_cannot_log_in(identity: Identity) -> None:
 
 
 async def test_admin_cannot_disable_themselves(identity: Identity) -> None:
-    admin_id, admin = await staff_login(identity, StaffRole.ADMIN)
+    admin_id, admin = await identity.staff(StaffRole.ADMIN)
     response = await identity.client.post(f"/v1/staff/users/{admin_id}/disable", headers=admin)
     assert response.status_code == 409
 

@@ -23,16 +23,14 @@ from libs.common.auth import Role, Scope, ServiceScope
 from libs.common.clock import ManualClock
 from libs.common.db import Database
 from services.identity_api.app import create_app as create_identity
-from services.identity_api.models import StaffRole
 from services.identity_api.settings import IdentitySettings
-from services.identity_api.staff.service import create_staff
 from services.privacy_api.app import create_app as create_privacy
 from services.privacy_api.settings import PrivacySettings
 from services.shipping_api.app import create_app as create_shipping
 from services.shipping_api.settings import ShippingSettings
 from tests.support.access_matrix import Caller
 from tests.support.db import rolled_back
-from tests.support.identity_app import PASSWORD, Identity, fast_settings, identity_app
+from tests.support.identity_app import Identity, fast_settings, identity_app
 from tests.support.privacy_doubles import Downstreams
 from tests.support.privacy_harness import (
     Privacy,
@@ -104,23 +102,6 @@ def issued_callers(issuer: TokenIssuer, account_id: uuid.UUID) -> dict[Caller, d
 # ----------------------------------------------------------------------------------------------
 
 
-async def staff_login(identity: Identity, role: Role) -> dict[str, str]:
-    email = f"{role.value}-{uuid.uuid4().hex[:8]}@parcelpro.nl"
-    async with identity.database.session() as session:
-        await create_staff(
-            session,
-            identity.app.state.identity_runtime.passwords,
-            email=email,
-            role=StaffRole(role.value),
-            password=PASSWORD,
-            name=None,
-            now=identity.clock.now(),
-        )
-        await session.commit()
-    tokens = await identity.login(email, PASSWORD, scope="staff")
-    return bearer(tokens["access_token"])
-
-
 async def identity_callers(identity: Identity) -> dict[Caller, dict[str, str]]:
     _, login = await identity.user()
     callers: dict[Caller, dict[str, str]] = {
@@ -135,7 +116,7 @@ async def identity_callers(identity: Identity) -> dict[Caller, dict[str, str]]:
             client = caller.value.removeprefix("service:")
             callers[caller] = bearer(await identity.service_token(client))
     for role in Role:
-        callers[Caller(role.value)] = await staff_login(identity, role)
+        _, callers[Caller(role.value)] = await identity.staff(role, scope="staff")
     return callers
 
 

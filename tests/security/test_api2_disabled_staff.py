@@ -20,14 +20,12 @@ import pytest
 from libs.common.app import Overrides
 from libs.common.auth import Authenticator, HttpStaffChecker, Role
 from libs.common.clock import ManualClock
-from services.identity_api.models import StaffRole
-from services.identity_api.staff.service import create_staff
 from services.privacy_api.settings import PrivacySettings
 from services.shipping_api.app import create_app as create_shipping
 from services.shipping_api.settings import ShippingSettings
 from tests.security.conftest import NOW, shipping_settings_for
 from tests.support.db import rolled_back
-from tests.support.identity_app import PASSWORD, Identity, bearer
+from tests.support.identity_app import Identity, bearer
 from tests.support.privacy_harness import privacy_test_settings, running
 from tests.support.shipping_apps import running_shipping
 from tests.support.shipping_factories import shipment_body
@@ -58,21 +56,7 @@ class StaffMember:
 
 
 async def new_staff(identity: Identity, role: Role) -> StaffMember:
-    email = f"{role.value}-{uuid.uuid4().hex[:8]}@parcelpro.nl"
-    async with identity.database.session() as session:
-        staff = await create_staff(
-            session,
-            identity.app.state.identity_runtime.passwords,
-            email=email,
-            role=StaffRole(role.value),
-            password=PASSWORD,
-            name=None,
-            now=identity.clock.now(),
-        )
-        await session.commit()
-        staff_id = staff.id
-    tokens = await identity.login(email, PASSWORD, scope="staff")
-    return StaffMember(staff_id, bearer(tokens["access_token"]))
+    return StaffMember(*await identity.staff(role, scope="staff"))
 
 
 async def disable(identity: Identity, staff: StaffMember) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from libs.common.clock import ManualClock
 from libs.common.db import Database
 from libs.common.mail import Mailer, SmtpMailer
 from services.identity_api.app import create_app
+from services.identity_api.models import StaffRole
 from services.identity_api.settings import IdentitySettings
+from services.identity_api.staff.service import create_staff
 from tests.support.db import rolled_back
 
 PASSWORD = "kaas-fiets-regen-42"
@@ -118,6 +121,25 @@ class Identity:
         account = await self.register(**overrides)
         tokens = await self.login(account["email"])
         return account, bearer(tokens["access_token"])
+
+    async def staff(self, role: str, **form: str) -> tuple[uuid.UUID, dict[str, str]]:
+        """A new staff member with ``role`` (a ``StaffRole`` or ``Role`` value), their id and the
+        headers of their login (``form``: extra token-request fields, e.g. ``scope``)."""
+        email = f"{role}-{uuid.uuid4().hex[:8]}@parcelpro.nl"
+        async with self.database.session() as session:
+            staff = await create_staff(
+                session,
+                self.app.state.identity_runtime.passwords,
+                email=email,
+                role=StaffRole(role),
+                password=PASSWORD,
+                name=None,
+                now=self.clock.now(),
+            )
+            await session.commit()
+            staff_id = staff.id
+        tokens = await self.login(email, PASSWORD, **form)
+        return staff_id, bearer(tokens["access_token"])
 
     async def service_token(self, client_id: str = "privacy_api") -> str:
         response = await self.token_response(
