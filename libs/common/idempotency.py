@@ -47,9 +47,10 @@ HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
+
+def _key_header(scoped_to: str) -> Any:
+    """The ``Idempotency-Key`` header parameter, its keys scoped to ``scoped_to``."""
+    return Header(
         alias=HEADER,
         min_length=1,
         max_length=255,
@@ -57,28 +58,14 @@ IdempotencyKeyHeader = Annotated[
             "Makes the request safe to retry: a repeat with the same key returns the first "
             "response (with `Idempotent-Replayed: true`); the same key with a different body is "
             "`422`; a key whose first request is still running is `409`. Keys are scoped to "
-            "your account and kept for 24 hours. Use a UUID per logical operation."
+            f"{scoped_to} and kept for 24 hours. Use a UUID per logical operation."
         ),
         examples=["5f0c8a52-3b1e-4c39-9d0a-2f6f3b8e7c11"],
-    ),
-]
+    )
 
 
-StaffIdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias=HEADER,
-        min_length=1,
-        max_length=255,
-        description=(
-            "Makes the request safe to retry: a repeat with the same key returns the first "
-            "response (with `Idempotent-Replayed: true`); the same key with a different body is "
-            "`422`; a key whose first request is still running is `409`. Keys are scoped to "
-            "you (the staff user) and kept for 24 hours. Use a UUID per logical operation."
-        ),
-        examples=["5f0c8a52-3b1e-4c39-9d0a-2f6f3b8e7c11"],
-    ),
-]
+IdempotencyKeyHeader = Annotated[str | None, _key_header("your account")]
+StaffIdempotencyKeyHeader = Annotated[str | None, _key_header("you (the staff user)")]
 """The header on staff routes, where a key belongs to the staff user (see :func:`staff_scope`)."""
 
 WITHHELD_PREFIX = "withheld:sha256:"
