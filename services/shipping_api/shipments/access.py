@@ -5,6 +5,7 @@ and support staff, whose every read is recorded (who, what, when, why). Privacy 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -86,16 +87,36 @@ async def record_staff_access(
     shipment_id: uuid.UUID | None = None,
 ) -> None:
     """Written in the request's transaction: no read without its audit entry."""
-    if reader.staff_id is None:
+    await record_staff_reads(
+        session, reader, action=action, now=now, seen=[(account_id, shipment_id)]
+    )
+
+
+async def record_staff_reads(
+    session: AsyncSession,
+    reader: ShipmentReader,
+    *,
+    action: str,
+    now: datetime,
+    seen: Sequence[tuple[uuid.UUID | None, uuid.UUID | None]],
+) -> None:
+    """One entry per (account, shipment) seen, all in one statement of the request's
+    transaction."""
+    if reader.staff_id is None or not seen:
         return
     await session.execute(
         insert(SupportAccess).values(
-            id=uuid7(),
-            staff_id=reader.staff_id,
-            action=action,
-            account_id=account_id,
-            shipment_id=shipment_id,
-            reason=reader.reason or "",
-            accessed_at=now,
+            [
+                {
+                    "id": uuid7(),
+                    "staff_id": reader.staff_id,
+                    "action": action,
+                    "account_id": account_id,
+                    "shipment_id": shipment_id,
+                    "reason": reader.reason or "",
+                    "accessed_at": now,
+                }
+                for account_id, shipment_id in seen
+            ]
         )
     )

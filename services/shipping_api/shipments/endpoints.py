@@ -28,6 +28,7 @@ from services.shipping_api.shipments.access import (
     ShipmentReaderDep,
     key_mode,
     record_staff_access,
+    record_staff_reads,
 )
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.schemas import (
@@ -300,15 +301,13 @@ async def list_shipments(
     rows, next_cursor = await service.list_shipments(session, filters, page, mode=mode)
     if code is not None and rows:
         # 0210: the entry names whose shipment was seen, which a code alone does not.
-        for shipment, _ in rows:
-            await record_staff_access(
-                session,
-                reader,
-                action="list_shipments",
-                now=clock.now(),
-                account_id=shipment.account_id,
-                shipment_id=shipment.id,
-            )
+        await record_staff_reads(
+            session,
+            reader,
+            action="list_shipments",
+            now=clock.now(),
+            seen=[(shipment.account_id, shipment.id) for shipment, _ in rows],
+        )
     else:
         await record_staff_access(
             session, reader, action="list_shipments", now=clock.now(), account_id=account_id
