@@ -103,7 +103,7 @@ write shipping_service_client_secret "$(token)"
 write privacy_service_client_secret "$(token)"
 # IDENTITY_SERVICE_CLIENTS: the same secrets on identity's side, with each client's scopes
 # (the grants of services/identity_api/settings.py).
-derive identity_service_clients "$(printf '{"shipping_api": {"secret": "%s", "scopes": ["internal:introspect", "internal:accounts.read", "internal:consents.read"]}, "privacy_api": {"secret": "%s", "scopes": ["internal:introspect", "internal:accounts.read", "internal:subjects"]}}' \
+derive identity_service_clients "$(printf '{"shipping_api": {"secret": "%s", "scopes": ["internal:introspect", "internal:accounts.read", "internal:consents.read", "internal:accounts.notify"]}, "privacy_api": {"secret": "%s", "scopes": ["internal:introspect", "internal:accounts.read", "internal:subjects"]}}' \
     "$(read_secret shipping_service_client_secret)" \
     "$(read_secret privacy_service_client_secret)")"
 

@@ -86,6 +86,7 @@ class ServiceScope(StrEnum):
     ACCOUNTS_READ = "internal:accounts.read"  # identity: an account's sender details
     SUBJECTS = "internal:subjects"  # every service: export, erase, restrict, rectify
     CONSENTS_READ = "internal:consents.read"  # privacy: a subject's consents
+    ACCOUNTS_NOTIFY = "internal:accounts.notify"  # identity: mail an account holder a notice
 
 
 SERVICE_SCOPES: frozenset[str] = frozenset(scope.value for scope in ServiceScope)

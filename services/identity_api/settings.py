@@ -40,6 +40,7 @@ def _dev_service_clients() -> dict[str, ServiceClient]:
             ServiceScope.INTROSPECT,
             ServiceScope.ACCOUNTS_READ,
             ServiceScope.CONSENTS_READ,
+            ServiceScope.ACCOUNTS_NOTIFY,
         ),
         "privacy_api": (
             ServiceScope.INTROSPECT,

@@ -216,6 +216,7 @@ async def test_client_credentials_give_a_service_token(identity: Identity) -> No
         "internal:introspect",
         "internal:accounts.read",
         "internal:consents.read",
+        "internal:accounts.notify",
     }
 
 
