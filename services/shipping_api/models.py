@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import TYPE_ANNOTATION_MAP, JSONType, UTCDateTime, UUIDPrimaryKey, new_metadata
 from libs.common.idempotency import IdempotencyKeyMixin
-from libs.common.pii import Erasure, PiiCategory, pii
+from libs.common.pii import Erasure, PiiCategory, TableErasure, pii, table_info
 from libs.common.request_log import RequestLogMixin
 
 FISCAL_RETENTION = (
@@ -385,6 +385,34 @@ class RecipientMail(UUIDPrimaryKey, Base):
     __table_args__ = (
         Index("ix_recipient_mail_outbox_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_recipient_mail_outbox_shipment_id", "shipment_id"),
+    )
+
+
+class AccountNotice(UUIDPrimaryKey, Base):
+    """The durable outbox of notices to account holders, which identity mails (decision 0206:
+    a failing webhook endpoint was switched off). ``id`` is the notice's id at identity too, so
+    a retry never mails twice. A row lives until identity has it, the account is gone or its
+    window closes: then it is deleted, never kept."""
+
+    __tablename__ = "account_notices"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
+    kind: Mapped[str] = mapped_column(String(48), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, nullable=False, info=pii(PiiCategory.CONTACT)
+    )
+    """What the notice is about, as sent (the switched-off endpoint with its URL)."""
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    give_up_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (
+        Index("ix_account_notices_account_id", "account_id"),
+        Index("ix_account_notices_next_attempt_at", "next_attempt_at"),
+        # An erasure of the account deletes its notices: nothing in them outlives it.
+        {"info": table_info(TableErasure.DELETE)},
     )
 
 
