@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from libs.common.auth import ServiceTokenProvider
 from libs.common.cli import Command, database_for, main_for, run_cli
 from libs.common.clock import Clock
-from libs.common.http import create_http_client
+from libs.common.http import ServiceCaller, create_http_client
 from libs.common.logging import get_logger
 from libs.common.mail import mailer_from_settings
 from libs.common.settings import BaseServiceSettings
 from services.shipping_api.app import MIGRATIONS_DIR
 from services.shipping_api.models import RequestLog
+from services.shipping_api.notifications.account_notices import AccountNoticeDispatcher
 from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
@@ -78,8 +80,10 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
 
     async def deliver() -> None:
         database = database_for(settings)
+        # One client for the process, as in the API process: webhook posts set their own
+        # timeout, calls to identity take the client's.
         http = create_http_client(
-            service=settings.service_name, timeout_seconds=settings.webhook_timeout_seconds
+            service=settings.service_name, timeout_seconds=settings.http_timeout_seconds
         )
         policy = WebhookPolicy(
             resolver=Resolver(),
@@ -103,11 +107,22 @@ def _deliver(args: argparse.Namespace, settings: BaseServiceSettings) -> int:
             tracking_page_url=settings.tracking_page_url,
             batch_size=settings.outbox_batch_size,
         )
+        identity = ServiceCaller(http, base_url=settings.identity_url, name="identity")
+        notices = AccountNoticeDispatcher(
+            database.sessionmaker,
+            identity,
+            ServiceTokenProvider(
+                identity,
+                client_id=settings.service_client_id,
+                client_secret=settings.service_client_secret,
+            ),
+            batch_size=settings.outbox_batch_size,
+        )
         clock: Clock = Clock()
         log = get_logger("cli")
         try:
             while True:
-                tried = await drain_outboxes(dispatcher, mail, clock)
+                tried = await drain_outboxes(clock, dispatcher, mail, notices)
                 log.info("outbox_drained", tried=tried)
                 if args.once:
                     return
@@ -154,7 +169,8 @@ COMMANDS = [
     ),
     Command(
         name="deliver-outbox",
-        help="deliver pending webhooks and recipient e-mails (a worker outside the API process)",
+        help="deliver pending webhooks, recipient e-mails and account notices (a worker outside "
+        "the API process)",
         configure=_configure_deliver,
         run=_deliver,
     ),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.app import Lifespan, Overrides, ServiceDefinition, build_app
@@ -19,12 +21,14 @@ from services.shipping_api.carriers.endpoints import router as carriers_router
 from services.shipping_api.labels.endpoints import router as labels_router
 from services.shipping_api.labels.sender import SenderDirectory
 from services.shipping_api.models import (
+    AccountNotice,
     IdempotencyKey,
     RecipientMail,
     RequestLog,
     WebhookDelivery,
 )
 from services.shipping_api.notes.endpoints import router as notes_router
+from services.shipping_api.notifications.account_notices import AccountNoticeDispatcher
 from services.shipping_api.notifications.outbox import MailState
 from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.recipients.blind_index import BlindIndex
@@ -62,35 +66,53 @@ OPENAPI_TAGS = [
 ]
 
 
-# outbox -> (its state column, its next-attempt column, its pending and failed states)
+@dataclass(frozen=True, slots=True)
+class _OutboxRows:
+    """Which rows of an outbox table wait and which were given up on (``None``: such rows are
+    deleted, not kept)."""
+
+    model: Any
+    next_attempt_at: Any
+    pending: ColumnElement[bool]
+    failed: ColumnElement[bool] | None
+
+
 _OUTBOXES = {
-    "webhooks": (
-        WebhookDelivery.state,
+    "webhooks": _OutboxRows(
+        WebhookDelivery,
         WebhookDelivery.next_attempt_at,
-        DeliveryState.PENDING,
-        DeliveryState.FAILED,
+        WebhookDelivery.state == DeliveryState.PENDING,
+        WebhookDelivery.state == DeliveryState.FAILED,
     ),
-    "recipient_mail": (
-        RecipientMail.state,
+    "recipient_mail": _OutboxRows(
+        RecipientMail,
         RecipientMail.next_attempt_at,
-        MailState.PENDING,
-        MailState.FAILED,
+        RecipientMail.state == MailState.PENDING,
+        RecipientMail.state == MailState.FAILED,
     ),
+    # Every row waits: a notice is deleted once identity has it or it is given up on.
+    "account_notices": _OutboxRows(AccountNotice, AccountNotice.next_attempt_at, true(), None),
 }
 
 
 async def _outbox_backlog(session: AsyncSession) -> dict[tuple[str, ...], float]:
     counts: dict[tuple[str, ...], float] = {}
-    for name, (state, _next_attempt_at, pending, _failed) in _OUTBOXES.items():
-        count = await session.scalar(select(func.count()).where(state == pending))
+    for name, rows in _OUTBOXES.items():
+        count = await session.scalar(
+            select(func.count()).select_from(rows.model).where(rows.pending)
+        )
         counts[(name,)] = float(count or 0)
     return counts
 
 
 async def _outbox_failed(session: AsyncSession) -> dict[tuple[str, ...], float]:
     counts: dict[tuple[str, ...], float] = {}
-    for name, (state, _next_attempt_at, _pending, failed) in _OUTBOXES.items():
-        count = await session.scalar(select(func.count()).where(state == failed))
+    for name, rows in _OUTBOXES.items():
+        if rows.failed is None:
+            continue
+        count = await session.scalar(
+            select(func.count()).select_from(rows.model).where(rows.failed)
+        )
         counts[(name,)] = float(count or 0)
     return counts
 
@@ -98,9 +120,9 @@ async def _outbox_failed(session: AsyncSession) -> dict[tuple[str, ...], float]:
 async def _outbox_oldest_due(session: AsyncSession) -> dict[tuple[str, ...], float]:
     now = datetime.now(UTC)
     ages: dict[tuple[str, ...], float] = {}
-    for name, (state, next_attempt_at, pending, _failed) in _OUTBOXES.items():
+    for name, rows in _OUTBOXES.items():
         oldest = await session.scalar(
-            select(func.min(next_attempt_at)).where(state == pending, next_attempt_at <= now)
+            select(func.min(rows.next_attempt_at)).where(rows.pending, rows.next_attempt_at <= now)
         )
         ages[(name,)] = (now - oldest).total_seconds() if oldest else 0.0
     return ages
@@ -147,6 +169,12 @@ def _collaborators(settings: ShippingSettings) -> Lifespan:
             app.state.mailer,
             public_base_url=settings.public_base_url,
             tracking_page_url=settings.tracking_page_url,
+            batch_size=settings.outbox_batch_size,
+        )
+        app.state.account_notices = AccountNoticeDispatcher(
+            app.state.database.sessionmaker,
+            app.state.identity,
+            app.state.service_tokens,
             batch_size=settings.outbox_batch_size,
         )
         yield

@@ -1,21 +1,22 @@
-"""Background work inside the service: the outbox worker (webhooks and recipient e-mail) and,
-in development, the periodic retention purge. Both stop cleanly with the service."""
+"""Background work inside the service: the outbox worker (webhooks, recipient e-mail and account
+notices) and, in development, the periodic retention purge. Both stop cleanly with the
+service."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
 
 import structlog
 from fastapi import FastAPI
 
 from libs.common.app import Lifespan
 from libs.common.clock import Clock
-from services.shipping_api.notifications.sender import RecipientMailSender
 from services.shipping_api.retention.service import run_retention
 from services.shipping_api.settings import ShippingSettings
-from services.shipping_api.webhooks.delivery import WebhookDispatcher
 
 log = structlog.get_logger("workers")
 
@@ -54,14 +55,20 @@ async def _periodic(
             log.warning("worker_cancelled_on_shutdown", worker=name)
 
 
-async def drain_outboxes(
-    dispatcher: WebhookDispatcher, mail: RecipientMailSender, clock: Clock
-) -> int:
-    """Work both outboxes until nothing is due; returns how many items were tried."""
+class Outbox(Protocol):
+    async def run_once(self, now: datetime) -> int:
+        """Work what is due at ``now`` (one batch); returns how many items were tried."""
+        ...
+
+
+async def drain_outboxes(clock: Clock, *outboxes: Outbox) -> int:
+    """Work every outbox until nothing is due; returns how many items were tried."""
     total = 0
     while True:
         now = clock.now()
-        done = await dispatcher.run_once(now) + await mail.run_once(now)
+        done = 0
+        for outbox in outboxes:
+            done += await outbox.run_once(now)
         total += done
         if not done:
             return total
@@ -80,7 +87,10 @@ def outbox_worker(settings: ShippingSettings) -> Lifespan:
 
         async def work() -> None:
             await drain_outboxes(
-                app.state.webhook_dispatcher, app.state.recipient_mail, app.state.clock
+                app.state.clock,
+                app.state.webhook_dispatcher,
+                app.state.recipient_mail,
+                app.state.account_notices,
             )
 
         async with _periodic(

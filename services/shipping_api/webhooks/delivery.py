@@ -8,8 +8,9 @@ an attempt whose outcome was lost would be made a second time.
 
 An endpoint remembers since when its attempts have been failing (``failing_since``, cleared by
 the next success); one that fails after failing for ``disable_after`` is switched off, as the
-account's own switch-off does (decision 0206). That costs at most one update of the endpoint by
-its primary key per outcome, and none while it keeps succeeding or keeps failing within the
+account's own switch-off does (decision 0206), and an account notice is queued in the same
+transaction, so identity mails the account holder. That costs at most one update of the endpoint
+by its primary key per outcome, and none while it keeps succeeding or keeps failing within the
 window.
 """
 
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import UTCDateTime, retry_while_unavailable
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.notifications.account_notices import queue_endpoint_switched_off
 from services.shipping_api.webhooks.outbox import DeliveryState, EndpointDisabledReason
 from services.shipping_api.webhooks.service import WebhookPolicy, previous_secret
 from services.shipping_api.webhooks.signing import (
@@ -243,7 +245,7 @@ class WebhookDispatcher:
                 disabled_at=case((expired, at), else_=row.disabled_at),
                 updated_at=case((expired, at), else_=row.updated_at),
             )
-            .returning(row.is_active, row.failing_since)
+            .returning(row.is_active, row.failing_since, row.url)
         )
 
     async def _record(
@@ -289,6 +291,16 @@ class WebhookDispatcher:
                         # Like the account's own switch-off: the delivery ends here, and can
                         # be redelivered once the endpoint is on again.
                         written |= {"state": DeliveryState.FAILED, "next_attempt_at": None}
+                        # In the switch-off's transaction: the account holder is told exactly
+                        # when it is committed (decision 0206).
+                        await queue_endpoint_switched_off(
+                            session,
+                            account_id=endpoint.account_id,
+                            endpoint_id=endpoint.id,
+                            url=changed.url,
+                            failing_since=changed.failing_since,
+                            disabled_at=now,
+                        )
                 await session.execute(
                     update(WebhookDelivery)
                     .where(WebhookDelivery.id == delivery.id)
@@ -298,8 +310,8 @@ class WebhookDispatcher:
 
         await retry_while_unavailable(write, within=deadline - time.monotonic())
         if switched_off:
-            # No durable channel to the account holder exists in shipping (decision 0206):
-            # the log line and the endpoint's read model are the record.
+            # The account holder hears of it by mail, through identity (the account notice
+            # queued above); this line is the operator's record.
             log.warning(
                 "webhook_endpoint_switched_off",
                 endpoint_id=str(endpoint.id),

@@ -1,0 +1,249 @@
+"""Notices to account holders: queued in the transaction of what they tell (a failing webhook
+endpoint switched off, decision 0206), handed to identity, which mails the account holder.
+
+``POST /internal/v1/accounts/{account_id}/notices`` on identity, with a service token carrying
+``internal:accounts.notify``. Identity de-duplicates on the notice's id, so a notice whose answer
+was lost is sent again safely. Due rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), no transaction is held open during the call, and a row is deleted once identity has
+the notice, the account is gone or its window closes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from libs.common.auth import ServiceTokenProvider
+from libs.common.db import retry_while_unavailable, uuid7
+from libs.common.errors import DomainError, Unauthorized
+from libs.common.http import ServiceCaller
+from services.shipping_api.models import AccountNotice
+
+log = structlog.get_logger("account_notices")
+
+NOTICE_WINDOW = timedelta(days=3)
+"""How long identity is tried: an outage of a weekend, and no longer (the notice is late news by
+then, and the endpoint's read model says the same)."""
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY_GAP = timedelta(hours=1)
+
+
+TAKEN = (200, 201, 202, 204)
+"""Identity has the notice (202 is its answer, also to a repeat of the same id)."""
+
+
+class AccountNoticeKind(StrEnum):
+    WEBHOOK_ENDPOINT_SWITCHED_OFF = "webhook_endpoint_switched_off"
+
+
+def next_notice_attempt(now: datetime, attempts: int) -> datetime:
+    """30 s, 1 min, 2 min, 4 min ... capped at 1 h after the ``attempts``-th failure."""
+    delay: timedelta = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
+    moment: datetime = now + delay
+    return moment
+
+
+async def queue_endpoint_switched_off(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    url: str,
+    failing_since: datetime | None,
+    disabled_at: datetime,
+) -> uuid.UUID:
+    """Queue the notice that the service switched a failing endpoint off, in the caller's
+    transaction: a switch-off that is rolled back queues nothing, a committed one its notice."""
+    notice_id = uuid7()
+    await session.execute(
+        insert(AccountNotice).values(
+            id=notice_id,
+            account_id=account_id,
+            kind=AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF.value,
+            payload={
+                "id": str(endpoint_id),
+                "url": url,
+                "failing_since": failing_since.isoformat() if failing_since else None,
+                "disabled_at": disabled_at.isoformat(),
+            },
+            attempts=0,
+            next_attempt_at=disabled_at,
+            give_up_at=disabled_at + NOTICE_WINDOW,
+            created_at=disabled_at,
+        )
+    )
+    return notice_id
+
+
+class _Retry(Exception):
+    """Identity did not take the notice this time; ``defect`` when trying again will not help
+    until someone fixes something (our request, our credentials, a missing scope)."""
+
+    def __init__(self, error: str, *, status_code: int | None = None, defect: bool) -> None:
+        super().__init__(error)
+        self.error = error[:300]
+        self.status_code = status_code
+        self.defect = defect
+
+
+class AccountNoticeDispatcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        identity: ServiceCaller,
+        tokens: ServiceTokenProvider,
+        *,
+        batch_size: int = 50,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        """``identity``: the process's one caller of identity (on its one shared client)."""
+        self.sessionmaker = sessionmaker
+        self.identity = identity
+        self.tokens = tokens
+        self.batch_size = batch_size
+        self.lease = lease
+
+    async def run_once(self, now: datetime) -> int:
+        """Send every notice due at ``now`` (one batch); returns how many were claimed."""
+        claimed = await self._claim(now)
+        # Our claim holds for the lease; keep a margin for the last write. Rows not reached
+        # by then are taken again once their claim lapses.
+        deadline = time.monotonic() + self.lease.total_seconds() - 5
+        for notice_id in claimed:
+            if time.monotonic() >= deadline:
+                break
+            await self._send(notice_id, now, deadline)
+        return len(claimed)
+
+    async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.scalars(
+                    select(AccountNotice.id)
+                    .where(AccountNotice.next_attempt_at <= now)
+                    .order_by(AccountNotice.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if ids:
+                await session.execute(
+                    update(AccountNotice)
+                    .where(AccountNotice.id.in_(ids))
+                    .values(next_attempt_at=now + self.lease)
+                )
+            await session.commit()
+        return ids
+
+    async def _send(self, notice_id: uuid.UUID, now: datetime, deadline: float) -> None:
+        async def read() -> AccountNotice | None:
+            async with self.sessionmaker() as session:
+                notice: AccountNotice | None = await session.get(AccountNotice, notice_id)
+            return notice
+
+        notice = await retry_while_unavailable(read, within=deadline - time.monotonic())
+        if notice is None:
+            return  # erased with its account meanwhile
+        fields = {
+            "notice_id": str(notice.id),
+            "account_id": str(notice.account_id),
+            "kind": notice.kind,
+        }
+        try:
+            status_code = await self._post(notice)
+        except _Retry as failure:
+            attempts = notice.attempts + 1
+            if now >= notice.give_up_at:
+                await self._delete(notice_id, deadline)
+                log.error(
+                    "account_notice_given_up",
+                    **fields,
+                    attempts=attempts,
+                    error=failure.error,
+                    status_code=failure.status_code,
+                )
+                return
+            # The last attempt is made when the window closes.
+            retry_at = min(next_notice_attempt(now, attempts), notice.give_up_at)
+            await self._retry_later(notice_id, attempts, failure.error, retry_at, deadline)
+            report = log.error if failure.defect else log.warning
+            report(
+                "account_notice_failed",
+                **fields,
+                attempts=attempts,
+                error=failure.error,
+                status_code=failure.status_code,
+            )
+            return
+        await self._delete(notice_id, deadline)
+        if status_code == 404:
+            # The account no longer exists (erased): nobody is left to tell.
+            log.info("account_notice_dropped", **fields, reason="account not found")
+        else:
+            log.info("account_notice_delivered", **fields, attempts=notice.attempts + 1)
+
+    async def _post(self, notice: AccountNotice) -> int:
+        """Identity's answer when it is final: 2xx (taken, also for a repeat of the id) or 404
+        (no such account); raises ``_Retry`` for everything else."""
+        path = f"/internal/v1/accounts/{notice.account_id}/notices"
+        body: dict[str, Any] = {"id": str(notice.id), "kind": notice.kind}
+        if notice.kind == AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
+            body["webhook_endpoint"] = notice.payload
+        try:
+            response = await self._request(path, body)
+            if response.status_code == 401:
+                # Our service token was rotated or expired early: fetch a new one once.
+                self.tokens.invalidate()
+                response = await self._request(path, body)
+        except Unauthorized as exc:
+            raise _Retry("identity refused this service's credentials", defect=True) from exc
+        except DomainError as exc:
+            # A 5xx, a timeout, identity unreachable: it comes back.
+            raise _Retry(str(exc), defect=False) from exc
+        status_code = response.status_code
+        if 200 <= status_code < 300 or status_code == 404:
+            return status_code
+        # Any other 4xx (409, 422, a second 401, a 403 for a scope we lack) means our request,
+        # credentials or scope are wrong: a defect to fix, not an outage. The notice waits,
+        # with backoff, until it is fixed or its window closes.
+        raise _Retry(f"identity answered {status_code}", status_code=status_code, defect=True)
+
+    async def _request(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.identity.request(
+            "POST", path, json=body, headers=await self.tokens.headers(), expected=TAKEN
+        )
+
+    async def _delete(self, notice_id: uuid.UUID, deadline: float) -> None:
+        async def write() -> None:
+            async with self.sessionmaker() as session:
+                await session.execute(delete(AccountNotice).where(AccountNotice.id == notice_id))
+                await session.commit()
+
+        await retry_while_unavailable(write, within=deadline - time.monotonic())
+
+    async def _retry_later(
+        self, notice_id: uuid.UUID, attempts: int, error: str, retry_at: datetime, deadline: float
+    ) -> None:
+        async def write() -> None:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(AccountNotice)
+                    .where(AccountNotice.id == notice_id)
+                    .values(
+                        attempts=attempts,
+                        last_error=error,
+                        next_attempt_at=retry_at,
+                    )
+                )
+                await session.commit()
+
+        await retry_while_unavailable(write, within=deadline - time.monotonic())
