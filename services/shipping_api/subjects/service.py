@@ -2,9 +2,10 @@
 driven by the PII annotations of the tables (decision 0004).
 
 A subject is an account (its shipments, their events, parcels, support notes, staff reads and
-stored idempotent responses, its webhook endpoints and delivery log, its request log) and/or a
-recipient, found through the keyed blind index of e-mail and phone. Every answer is stored under
-the privacy request's id, so a retry gets the same answer and changes nothing more.
+stored idempotent responses, its webhook endpoints, delivery log and notices not yet handed to
+identity, its request log) and/or a recipient, found through the keyed blind index of e-mail and
+phone. Every answer is stored under the privacy request's id, so a retry gets the same answer and
+changes nothing more.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from libs.common.validation import (
     normalise_postcode,
 )
 from services.shipping_api.models import (
+    AccountNotice,
     IdempotencyKey,
     Parcel,
     RequestLog,
@@ -67,6 +69,8 @@ CATEGORY: dict[str, str] = {
     "idempotency_keys": "shipments",
     "webhook_endpoints": "webhooks",
     "webhook_deliveries": "webhooks",
+    # A notice tells the account holder about one of its webhook endpoints.
+    "account_notices": "webhooks",
     "request_log": "request_log",
     "subject_restrictions": "restrictions",
 }
@@ -223,6 +227,7 @@ async def export_subject(
                 (IdempotencyKey, IdempotencyKey.scope == str(account)),
                 (WebhookEndpoint, WebhookEndpoint.account_id == account),
                 (WebhookDelivery, WebhookDelivery.account_id == account),
+                (AccountNotice, AccountNotice.account_id == account),
                 (RequestLog, RequestLog.account_id == account),
             )
             for owner, condition in owned:
@@ -289,9 +294,13 @@ async def erase_subject(session: AsyncSession, keys: SubjectKeys, *, now: dateti
             )
             _add(erased, {str(table.name): _rowcount(result)})
             touched.append(table)
-        # Request-log entries are nothing but personal data: they go entirely.
-        result = await session.execute(delete(RequestLog).where(RequestLog.account_id == account))
-        _add(erased, {"request_log": _rowcount(result)})
+        # Request-log entries are nothing but personal data: they go entirely; so do notices
+        # not yet handed to identity (nobody is left to tell).
+        for owned_rows in (RequestLog, AccountNotice):
+            result = await session.execute(
+                delete(owned_rows).where(owned_rows.account_id == account)
+            )
+            _add(erased, {str(_table(owned_rows).name): _rowcount(result)})
         _add(
             erased,
             {"idempotency_keys": await forget_keys(session, IdempotencyKey, scope=str(account))},
