@@ -1,15 +1,28 @@
-"""A test double of identity for shipping_api: the token endpoint (client credentials) and
-``GET /internal/v1/accounts/{account_id}`` exactly as decisions 0003 and 0004 describe them."""
+"""A test double of identity for shipping_api: the token endpoint (client credentials),
+``GET /internal/v1/accounts/{account_id}`` exactly as decisions 0003 and 0004 describe them, and
+``POST /internal/v1/accounts/{account_id}/notices`` (an account notice identity mails, 0206)."""
 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from typing import Any
 
 import httpx
 import orjson
 
+from libs.common.auth import ServiceScope
+
 SERVICE_TOKEN = "service-token-for-shipping"
+SHIPPING_SCOPES = frozenset(
+    {
+        ServiceScope.INTROSPECT,
+        ServiceScope.ACCOUNTS_READ,
+        ServiceScope.CONSENTS_READ,
+        ServiceScope.ACCOUNTS_NOTIFY,
+    }
+)
+"""What identity grants shipping_api's client."""
 
 
 def sender_account(account_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
@@ -31,6 +44,14 @@ def sender_account(account_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
     return account
 
 
+def problem(status: int, title: str) -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=orjson.dumps({"type": "about:blank", "title": title, "status": status}),
+        headers={"content-type": "application/problem+json"},
+    )
+
+
 class IdentityDouble:
     """Answers like identity; ``down`` makes every call fail like an unreachable service."""
 
@@ -39,10 +60,23 @@ class IdentityDouble:
         self.down = False
         self.account_calls = 0
         self.token_calls = 0
+        self.token = SERVICE_TOKEN
+        """The token identity accepts now (and issues)."""
+        self.scopes: frozenset[str] = SHIPPING_SCOPES
+        self.notice_calls: list[tuple[str | None, dict[str, Any]]] = []
+        """Every notice POSTed: its Authorization header and body."""
+        self.notices: dict[str, dict[str, Any]] = {}
+        """The notices taken, by their id (a repeat of an id is taken once)."""
+        self.notice_answers: deque[int] = deque()
+        """Statuses to answer the next notices with instead of deciding (e.g. 500, 409)."""
 
     def add(self, account_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
         self.accounts[account_id] = sender_account(account_id, **changes)
         return self.accounts[account_id]
+
+    def rotate_token(self) -> None:
+        """Identity's signing key rotated: the token issued so far is refused."""
+        self.token = f"{SERVICE_TOKEN}-{self.token_calls}"
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -61,11 +95,13 @@ class IdentityDouble:
                 return httpx.Response(401, json={"title": "invalid client"})
             return httpx.Response(
                 200,
-                json={"access_token": SERVICE_TOKEN, "token_type": "Bearer", "expires_in": 600},
+                json={"access_token": self.token, "token_type": "Bearer", "expires_in": 600},
             )
+        if request.method == "POST" and path.endswith("/notices"):
+            return self.take_notice(request)
         if request.method == "GET" and path.startswith("/internal/v1/accounts/"):
             self.account_calls += 1
-            if request.headers.get("authorization") != f"Bearer {SERVICE_TOKEN}":
+            if request.headers.get("authorization") != f"Bearer {self.token}":
                 return httpx.Response(401, json={"title": "service token required"})
             try:
                 account_id = uuid.UUID(path.rsplit("/", 1)[1])
@@ -78,6 +114,26 @@ class IdentityDouble:
                 200, content=orjson.dumps(account), headers={"content-type": "application/json"}
             )
         return httpx.Response(404, json={"title": "not found"})
+
+    def take_notice(self, request: httpx.Request) -> httpx.Response:
+        authorization = request.headers.get("authorization")
+        body: dict[str, Any] = orjson.loads(request.content)
+        self.notice_calls.append((authorization, body))
+        if authorization != f"Bearer {self.token}":
+            return problem(401, "service token required")
+        if ServiceScope.ACCOUNTS_NOTIFY not in self.scopes:
+            return problem(403, "scope internal:accounts.notify required")
+        if self.notice_answers:
+            status = self.notice_answers.popleft()
+            return problem(status, "answer chosen by the test")
+        try:
+            account_id = uuid.UUID(request.url.path.split("/")[-2])
+        except ValueError:
+            return problem(404, "not found")
+        if account_id not in self.accounts:
+            return problem(404, "account not found")
+        self.notices.setdefault(body["id"], body)
+        return httpx.Response(202)
 
 
 class IdentityOrNetwork(httpx.AsyncBaseTransport):
