@@ -12,6 +12,7 @@ from libs.common.idempotency import purge_expired_keys
 from libs.common.retention import purge_created_before
 from services.identity_api.models import (
     Account,
+    AccountNoticeRecord,
     IdempotencyKey,
     MailToken,
     OutboxMail,
@@ -23,6 +24,9 @@ from services.identity_api.settings import IdentitySettings
 
 GRACE = timedelta(days=7)
 """Expired credentials stay a week, so a security event's context can still be looked up."""
+NOTICE_RETENTION = timedelta(days=30)
+"""Account notices are kept only to recognise a sender's retry (decision 0112); a sender
+gives a notice up before then, or a late retry mails it again."""
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:
@@ -37,6 +41,9 @@ async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:
         "mail_tokens": delete(MailToken).where(MailToken.expires_at < now - GRACE),
         # Mail given up on: it may hold a single-use link, and nobody will send it any more.
         "mail_outbox": delete(OutboxMail).where(OutboxMail.failed_at < now - GRACE),
+        "account_notices": delete(AccountNoticeRecord).where(
+            AccountNoticeRecord.accepted_at < now - NOTICE_RETENTION
+        ),
     }
     deleted: dict[str, int] = {}
     for table, statement in statements.items():

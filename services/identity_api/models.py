@@ -394,6 +394,34 @@ class OutboxMail(UUIDPrimaryKey, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
 
 
+class NoticeKind(StrEnum):
+    """What other services tell an account holder through identity (decision 0112)."""
+
+    WEBHOOK_ENDPOINT_SWITCHED_OFF = "webhook_endpoint_switched_off"
+
+
+class AccountNoticeRecord(Base):
+    """A notice another service asked identity to mail an account holder, kept under the
+    sender's id so that a retried call mails nothing twice; purged after 30 days."""
+
+    __tablename__ = "account_notices"
+    __table_args__ = (
+        Index("ix_account_notices_account_id", "account_id"),
+        Index("ix_account_notices_accepted_at", "accepted_at"),
+        {"info": table_info(TableErasure.DELETE)},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    """The sending service's id of the notice."""
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        info=pii(PiiCategory.ACCOUNT_IDENTIFIER),
+    )
+    kind: Mapped[NoticeKind] = mapped_column(String(64), nullable=False)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class StaffAccessLog(UUIDPrimaryKey, Base):
     """Every staff read of an account holder's personal data: who, what, when and why."""
 

@@ -16,6 +16,7 @@ from libs.common.idempotency import IdempotencyKeyMixin
 from libs.common.pii import TableErasure, table_erasure
 from services.identity_api.models import (
     Account,
+    AccountNoticeRecord,
     ApiKey,
     IdempotencyKey,
     MailToken,
@@ -70,6 +71,7 @@ SUBJECT_TABLES: tuple[SubjectTable, ...] = (
     SubjectTable(OutboxMail, "mail_outbox"),
     SubjectTable(StaffAccessLog, "staff_access"),
     SubjectTable(IdempotencyKey, "idempotency_keys"),
+    SubjectTable(AccountNoticeRecord, "account_notices"),
 )
 """Every table with an account holder's personal data. ``tests/identity/test_subjects.py``
 checks that no PII-annotated table is missing."""
