@@ -1,4 +1,4 @@
-"""``/v1/auth/register``, ``/v1/accounts/me``, and the internal sender-details route."""
+"""``/v1/auth/register``, ``/v1/accounts/me``, and the internal sender-details and notice routes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from libs.common.auth import Principal, ServiceScope, require_service, require_user
+from libs.common.clock import ClockDep
 from libs.common.db import SessionDep
 from libs.common.errors import problem_responses
 from services.identity_api.accounts import service
@@ -19,6 +20,8 @@ from services.identity_api.accounts.schemas import (
     SenderDetails,
 )
 from services.identity_api.dependencies import ContextDep
+from services.identity_api.notices import service as notices
+from services.identity_api.notices.schemas import AccountNotice, AccountNoticeAccepted
 
 router = APIRouter(tags=["accounts"])
 internal_router = APIRouter(prefix="/internal/v1/accounts", tags=["internal"])
@@ -117,3 +120,23 @@ async def sender_details(
     _service: Annotated[Principal, Depends(require_service(ServiceScope.ACCOUNTS_READ))],
 ) -> SenderDetails:
     return await service.sender_details(session, account_id)
+
+
+@internal_router.post(
+    "/{account_id}/notices",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AccountNoticeAccepted,
+    summary="Mail an account holder a notice (services only)",
+    description="Records the notice and queues a mail to the account's current e-mail address, "
+    "in one transaction. The same notice `id` again (a retry) answers as the first time and "
+    "mails nothing more; with another account it is 409. Notices are kept 30 days.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def accept_notice(
+    account_id: uuid.UUID,
+    body: AccountNotice,
+    session: SessionDep,
+    clock: ClockDep,
+    _service: Annotated[Principal, Depends(require_service(ServiceScope.ACCOUNTS_NOTIFY))],
+) -> AccountNoticeAccepted:
+    return await notices.accept(session, account_id, body, now=clock.now())
