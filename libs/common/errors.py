@@ -91,6 +91,13 @@ class NotFound(DomainError):
     status, slug, title = 404, "not-found", "Not found"
 
 
+class AccountNotFound(NotFound):
+    """No account with this id (never was, or erased): an answer of identity's internal routes
+    that callers act on, told apart from a 404 of a route the caller got wrong."""
+
+    slug, title = "account-not-found", "Account not found"
+
+
 class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
 

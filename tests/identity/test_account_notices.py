@@ -142,6 +142,8 @@ async def test_unknown_account_is_404(identity: Identity) -> None:
     response = await send(identity, str(uuid.uuid4()), notice(), await shipping(identity))
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+    # The type shipping acts on (it drops the notice), unlike a 404 of a route not served.
+    assert response.json()["type"] == "https://docs.parcelpro.nl/problems/account-not-found"
 
 
 async def test_erased_account_is_404(identity: Identity) -> None:
@@ -154,6 +156,7 @@ async def test_erased_account_is_404(identity: Identity) -> None:
     assert erased.status_code == 200
     response = await send(identity, account["account_id"], notice(), await shipping(identity))
     assert response.status_code == 404
+    assert response.json()["type"] == "https://docs.parcelpro.nl/problems/account-not-found"
 
 
 async def test_a_service_token_without_accounts_notify_is_403(identity: Identity) -> None:

@@ -262,10 +262,12 @@ async def test_a_notice_of_an_account_identity_no_longer_has_is_dropped(
     assert line["account_id"] == str(shipping.account_id)
 
 
-@pytest.mark.parametrize("refusal", ["409", "422", "403"])
+@pytest.mark.parametrize("refusal", ["409", "422", "403", "404"])
 async def test_a_refused_notice_is_a_defect_kept_and_logged_as_an_error(
     shipping: Shipping, refusal: str
 ) -> None:
+    """A 404 that is not identity's ``account-not-found`` (an identity that does not serve the
+    route yet) keeps the notice: only an account identity does not have drops it."""
     await queued_notice(shipping)
     if refusal == "403":
         shipping.identity.scopes = shipping.identity.scopes - {ServiceScope.ACCOUNTS_NOTIFY}

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from libs.common.auth import ServiceScope
+from libs.common.errors import PROBLEM_BASE, AccountNotFound
 
 SERVICE_TOKEN = "service-token-for-shipping"
 SHIPPING_SCOPES = frozenset(
@@ -44,10 +45,11 @@ def sender_account(account_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
     return account
 
 
-def problem(status: int, title: str) -> httpx.Response:
+def problem(status: int, title: str, slug: str | None = None) -> httpx.Response:
+    kind = PROBLEM_BASE + slug if slug else "about:blank"
     return httpx.Response(
         status,
-        content=orjson.dumps({"type": "about:blank", "title": title, "status": status}),
+        content=orjson.dumps({"type": kind, "title": title, "status": status}),
         headers={"content-type": "application/problem+json"},
     )
 
@@ -131,7 +133,7 @@ class IdentityDouble:
         except ValueError:
             return problem(404, "not found")
         if account_id not in self.accounts:
-            return problem(404, "account not found")
+            return problem(404, "Account not found", AccountNotFound.slug)
         self.notices.setdefault(body["id"], body)
         return httpx.Response(202)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.errors import Conflict, NotFound
+from libs.common.errors import AccountNotFound, Conflict
 from services.identity_api.accounts import repository as accounts
 from services.identity_api.mail import messages, outbox
 from services.identity_api.models import AccountNoticeRecord
@@ -34,7 +34,7 @@ async def accept(
         return _accepted(known, account_id)
     account = await accounts.get_active(session, account_id)
     if account is None:
-        raise NotFound("no account with this id")
+        raise AccountNotFound("no account with this id")
     record = AccountNoticeRecord(
         id=notice.id, account_id=account.id, kind=notice.kind, accepted_at=now
     )

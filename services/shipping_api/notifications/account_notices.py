@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.auth import ServiceTokenProvider
 from libs.common.db import retry_while_unavailable, uuid7
-from libs.common.errors import DomainError, Unauthorized
+from libs.common.errors import PROBLEM_BASE, AccountNotFound, DomainError, Unauthorized
 from libs.common.http import ServiceCaller
 from services.shipping_api.models import AccountNotice
 
@@ -82,6 +82,16 @@ async def queue_endpoint_switched_off(
         )
     )
     return notice_id
+
+
+def _is_account_not_found(response: httpx.Response) -> bool:
+    if response.status_code != 404:
+        return False
+    try:
+        kind = response.json().get("type")
+    except (ValueError, AttributeError):
+        return False
+    return bool(kind == PROBLEM_BASE + AccountNotFound.slug)
 
 
 class _Retry(Exception):
@@ -192,8 +202,9 @@ class AccountNoticeDispatcher:
             log.info("account_notice_delivered", **fields, attempts=notice.attempts + 1)
 
     async def _post(self, notice: AccountNotice) -> int:
-        """Identity's answer when it is final: 2xx (taken, also for a repeat of the id) or 404
-        (no such account); raises ``_Retry`` for everything else."""
+        """Identity's answer when it is final: 2xx (taken, also for a repeat of the id) or its
+        404 for an account it does not have; raises ``_Retry`` for everything else (a 404 of
+        another kind is a route this identity does not serve, not an erased account)."""
         path = f"/internal/v1/accounts/{notice.account_id}/notices"
         body: dict[str, Any] = {"id": str(notice.id), "kind": notice.kind}
         if notice.kind == AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
@@ -210,7 +221,7 @@ class AccountNoticeDispatcher:
             # A 5xx, a timeout, identity unreachable: it comes back.
             raise _Retry(str(exc), defect=False) from exc
         status_code = response.status_code
-        if 200 <= status_code < 300 or status_code == 404:
+        if 200 <= status_code < 300 or _is_account_not_found(response):
             return status_code
         # Any other 4xx (409, 422, a second 401, a 403 for a scope we lack) means our request,
         # credentials or scope are wrong: a defect to fix, not an outage. The notice waits,
