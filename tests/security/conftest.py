@@ -51,6 +51,7 @@ SERVICE_CLIENT_SCOPES = {
     "shipping_api": (
         ServiceScope.INTROSPECT,
         ServiceScope.ACCOUNTS_READ,
+        ServiceScope.ACCOUNTS_NOTIFY,
         ServiceScope.CONSENTS_READ,
     ),
     "privacy_api": (ServiceScope.INTROSPECT, ServiceScope.ACCOUNTS_READ, ServiceScope.SUBJECTS),

@@ -63,6 +63,7 @@ NOT_ACCOUNT_OBJECTS: dict[tuple[str, str, str], str] = {
     ("identity", "POST", "/v1/staff/users/{staff_id}/enable"): "admins only",
     ("identity", "GET", "/v1/staff/accounts/{account_id}"): "staff only, audited",
     ("identity", "GET", "/internal/v1/accounts/{account_id}"): "service tokens only",
+    ("identity", "POST", "/internal/v1/accounts/{account_id}/notices"): "shipping's token only",
     ("shipping", "POST", "/v1/shipments/{shipment_id}/notes"): "support staff only",
     ("shipping", "GET", "/v1/shipments/{shipment_id}/notes"): "support staff only, audited",
     ("shipping", "GET", "/v1/shipments/{shipment_id}/notes/{note_id}"): "support staff, audited",

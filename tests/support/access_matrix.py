@@ -158,6 +158,7 @@ RULES: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/internal/v1/api-keys/introspect"): internal("shipping_api", "privacy_api"),
         ("POST", "/internal/v1/staff/introspect"): internal("shipping_api", "privacy_api"),
         ("GET", "/internal/v1/accounts/{account_id}"): internal("shipping_api", "privacy_api"),
+        ("POST", "/internal/v1/accounts/{account_id}/notices"): internal("shipping_api"),
         ("POST", "/internal/v1/subjects/export"): internal("privacy_api"),
         ("POST", "/internal/v1/subjects/erase"): internal("privacy_api"),
         ("POST", "/internal/v1/subjects/restrict"): internal("privacy_api"),
