@@ -119,14 +119,18 @@ def outbox_messages(var_dir: Path, to: str) -> list[EmailMessage]:
     return found
 
 
-def wait_for_mail(var_dir: Path, to: str, *, within: float = 15.0) -> str:
+def wait_for_mail(
+    var_dir: Path, to: str, *, within: float = 15.0, containing: str | None = None
+) -> str:
+    """The text of the latest mail to ``to`` (that contains ``containing``, when given)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        messages = outbox_messages(var_dir, to)
-        if messages:
-            part = messages[-1].get_body(preferencelist=("plain",))
+        for message in reversed(outbox_messages(var_dir, to)):
+            part = message.get_body(preferencelist=("plain",))
             assert part is not None
-            return str(part.get_content())
+            content = str(part.get_content())
+            if containing is None or containing in content:
+                return content
         time.sleep(0.1)
     raise AssertionError(f"no mail to {to} within {within}s")
 
