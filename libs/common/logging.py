@@ -84,6 +84,16 @@ def buffered_stdout() -> BinaryIO:
     return sys.stdout.buffer
 
 
+def _same_list(processors: list[Processor]) -> list[Processor]:
+    """``processors`` in the list structlog already has, when configured before: loggers bound
+    (and cached) earlier hold that list, so a reconfiguration reaches them too."""
+    if not structlog.is_configured():
+        return processors
+    current: list[Processor] = structlog.get_config()["processors"]
+    current[:] = processors
+    return current
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     global _configured, _service
     _service = service
@@ -93,7 +103,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared = _shared_processors()
     structlog.configure(
-        processors=json_processors(),
+        processors=_same_list(json_processors()),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.BytesLoggerFactory(stdout),
         cache_logger_on_first_use=True,

@@ -94,3 +94,39 @@ def test_other_log_lines_keep_the_services_fields() -> None:
     assert other["service"] == "svc"
     assert other["level"] == "info"
     assert datetime.fromisoformat(other["timestamp"]).utcoffset() == timedelta(0)
+
+
+RECONFIGURED = """
+    import structlog
+    from libs.common.logging import configure_logging
+
+    configure_logging("first")
+    early = structlog.get_logger("early")
+    early.info("before")  # bound and cached here
+    configure_logging("second", "DEBUG")
+    early.info("after")
+    with structlog.testing.capture_logs() as captured:
+        early.info("captured")
+    print("CAPTURED", [entry["event"] for entry in captured], flush=True)
+"""
+
+
+def test_a_logger_used_before_a_reconfiguration_follows_it() -> None:
+    """Module-level loggers are bound on first use; a later configuration (another service's
+    app in the same process, a test's log capture) must still reach them."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RECONFIGURED)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "CAPTURED ['captured']"
+    events = [orjson.loads(line) for line in lines[:-1]]
+    assert [(e["event"], e["service"]) for e in events] == [
+        ("before", "first"),
+        ("after", "second"),
+    ]
