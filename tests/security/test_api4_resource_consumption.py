@@ -41,7 +41,12 @@ REASON = {"X-Access-Reason": "Security test: checking limits"}
 
 
 def _is_bounded_string(schema: dict[str, Any]) -> bool:
-    return "maxLength" in schema or "enum" in schema or schema.get("format") in BOUNDED_FORMATS
+    return (
+        "maxLength" in schema
+        or "enum" in schema
+        or "const" in schema
+        or schema.get("format") in BOUNDED_FORMATS
+    )
 
 
 def _strings_and_arrays(schema: dict[str, Any]) -> list[dict[str, Any]]:
