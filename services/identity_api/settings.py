@@ -86,7 +86,12 @@ class IdentitySettings(BaseServiceSettings):
     password_reset_ttl_minutes: int = Field(60, ge=5, le=1440)
 
     login_failures_per_account: str = "10/15 minutes"
+    """Failed logins of one e-mail address from devices it never logged in on (and of each
+    device it did, counted apart: decision 0105)."""
     login_failures_per_ip: str = "50/15 minutes"
+    device_cookie_days: int = Field(180, ge=1, le=730)
+    """``IDENTITY_DEVICE_COOKIE_DAYS``: how long a browser that logged in stays a known device
+    of that login, whose attempts an attacker's failures cannot throttle."""
     mail_requests_per_address: str = "5/hour"
     registrations_per_ip: str = "30/hour"
 

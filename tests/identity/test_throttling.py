@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+from http.cookies import SimpleCookie
 
+import httpx
+import pytest
+
+from services.identity_api.auth.service import DEVICE_COOKIE
 from services.identity_api.settings import IdentitySettings
 from tests.support.identity_app import PASSWORD, Identity, identity_app
 from tests.support.redis import redis_or_skip
@@ -94,3 +100,102 @@ async def test_throttling_is_shared_through_redis(settings: IdentitySettings) ->
         )
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Known devices (decision 0105): an attacker's failures do not lock the owner's browser out
+# --------------------------------------------------------------------------------------------
+
+
+def _device_cookie(response: httpx.Response) -> str:
+    [set_cookie] = response.headers.get_list("set-cookie")
+    cookie = SimpleCookie(set_cookie)[DEVICE_COOKIE]
+    assert cookie["httponly"] is True
+    assert cookie["secure"] is True
+    assert cookie["samesite"].lower() == "strict"
+    assert cookie["path"] == "/v1/auth/token"
+    assert int(cookie["max-age"]) == 180 * 86_400
+    return cookie.value
+
+
+async def _login_on(
+    identity: Identity, email: str, password: str, cookie: str | None
+) -> httpx.Response:
+    return await identity.client.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": password},
+        headers={"Cookie": f"{DEVICE_COOKIE}={cookie}"} if cookie else {},
+    )
+
+
+async def _lock_out(identity: Identity, email: str) -> None:
+    """Someone else guesses: from their own addresses, so only the login name's count fills."""
+    for attempt in range(11):
+        await identity.client.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": email, "password": f"guess-{attempt}"},
+        )
+
+
+async def test_a_password_login_sets_a_device_cookie_for_the_token_path_only(
+    identity: Identity,
+) -> None:
+    account = await identity.register()
+    response = await _login_on(identity, account["email"], PASSWORD, None)
+    assert response.status_code == 200
+    assert _device_cookie(response).startswith("v1.")
+    wrong = await _login_on(identity, account["email"], "not-the-password-1", None)
+    assert "set-cookie" not in wrong.headers
+
+
+async def test_a_known_device_logs_in_while_the_login_name_is_throttled(
+    identity: Identity,
+) -> None:
+    account = await identity.register()
+    device = _device_cookie(await _login_on(identity, account["email"], PASSWORD, None))
+    await _lock_out(identity, account["email"])
+
+    assert (await _login_on(identity, account["email"], PASSWORD, None)).status_code == 429
+    owner = await _login_on(identity, account["email"], PASSWORD, device)
+    assert owner.status_code == 200
+    assert _device_cookie(owner) != device  # a new one with every login
+
+
+async def test_a_known_device_is_throttled_on_its_own_failures(identity: Identity) -> None:
+    account = await identity.register()
+    device = _device_cookie(await _login_on(identity, account["email"], PASSWORD, None))
+    statuses = [
+        (await _login_on(identity, account["email"], f"wrong-{n}-xxxxxx", device)).status_code
+        for n in range(11)
+    ]
+    assert statuses == [400] * 10 + [429]
+    assert (await _login_on(identity, account["email"], PASSWORD, device)).status_code == 429
+    # The device's failures are its own: browsers without it are not throttled by them.
+    assert (await _login_on(identity, account["email"], PASSWORD, None)).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["another login's", "tampered", "expired", "garbled"])
+async def test_a_cookie_that_is_not_this_logins_device_is_an_unknown_device(
+    identity: Identity, kind: str
+) -> None:
+    account = await identity.register()
+    other = await identity.register()
+    mine = _device_cookie(await _login_on(identity, account["email"], PASSWORD, None))
+    theirs = _device_cookie(await _login_on(identity, other["email"], PASSWORD, None))
+    if kind == "expired":
+        identity.clock.advance(timedelta(days=181))
+    await _lock_out(identity, account["email"])
+    cookie = {
+        "another login's": theirs,
+        "tampered": mine[:-1] + ("0" if mine[-1] != "0" else "1"),
+        "expired": mine,
+        "garbled": "v1.not-a-time.x.y",
+    }[kind]
+    response = await _login_on(identity, account["email"], PASSWORD, cookie)
+    assert response.status_code == 429
+
+
+async def test_a_garbled_cookie_does_not_stop_a_login(identity: Identity) -> None:
+    account = await identity.register()
+    response = await _login_on(identity, account["email"], PASSWORD, "v1." + "9" * 300)
+    assert response.status_code == 200

@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi import APIRouter, Cookie, Depends, Form, Request, Response, status
 
 from libs.common.auth import Principal, require_user
 from libs.common.db import SessionDep
@@ -66,7 +66,10 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         "rotates, and a used one presented again signs the whole login out.\n"
         "* `grant_type=client_credentials` with `client_id`/`client_secret` (form or Basic): "
         "Parcel Pro services.\n\n"
-        "Failed logins are throttled per account and per IP address (`429` + `Retry-After`)."
+        "Failed logins are throttled per account and per IP address (`429` + `Retry-After`). "
+        "A password login sets the `parcelpro_device` cookie: a browser that sends it back is "
+        "throttled on its own failures only, so someone guessing the password elsewhere "
+        "cannot lock its owner out."
     ),
     responses=problem_responses(400, 401, 422, 429),
 )
@@ -84,6 +87,16 @@ async def token(
     scope: Annotated[str, Form(max_length=500, description="Space-separated scopes.")] = "",
     client_id: Annotated[str | None, Form(max_length=100)] = None,
     client_secret: Annotated[str | None, Form(max_length=500)] = None,
+    device: Annotated[
+        str | None,
+        Cookie(
+            alias=service.DEVICE_COOKIE,
+            max_length=512,
+            description="Set by a password login (`HttpOnly`, `Secure`, `SameSite=Strict`, "
+            "this path only): the browser logged in with that e-mail address before, so "
+            "failed logins elsewhere do not throttle it. An invalid one is ignored.",
+        ),
+    ] = None,
 ) -> TokenResponse:
     response.headers.update(NO_STORE)
     try:
@@ -94,7 +107,7 @@ async def token(
         if not username or not password:
             raise InvalidRequest("the password grant needs username and password")
         issued = await service.password_grant(
-            session, ctx, username=username, password=password, scope=scope
+            session, ctx, username=username, password=password, scope=scope, device_cookie=device
         )
     elif grant is GrantType.REFRESH_TOKEN:
         if not refresh_token:
@@ -108,6 +121,16 @@ async def token(
             raise InvalidClient("client_id and client_secret are required")
         issued = await service.client_credentials_grant(
             session, ctx, client_id=client_id, client_secret=client_secret, scope=scope
+        )
+    if issued.device_cookie is not None:
+        response.set_cookie(
+            service.DEVICE_COOKIE,
+            issued.device_cookie,
+            max_age=ctx.runtime.settings.device_cookie_days * 86_400,
+            path=f"{router.prefix}/token",
+            secure=True,
+            httponly=True,
+            samesite="strict",
         )
     return TokenResponse(
         access_token=issued.access_token,

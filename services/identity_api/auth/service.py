@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,8 @@ class IssuedTokens:
     expires_in: int
     scope: str
     refresh_token: str | None = None
+    device_cookie: str | None = None
+    """Set after a password login: the browser's device cookie for that login name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,27 +170,68 @@ async def _tokens_for_staff(
 # --------------------------------------------------------------------------------------------
 
 
-def _login_keys(email: str, origin: Origin) -> tuple[str, str]:
+DEVICE_COOKIE = "parcelpro_device"
+"""A browser that logged in with a login name (decision 0105): ``v1.<issued>.<nonce>.<mac>``."""
+
+
+def _login_key(email: str) -> str:
     # Hashed: rate-limit keys (possibly in Redis) must not hold e-mail addresses.
-    account_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    return account_key, origin.ip or "unknown"
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
-async def login_wait(ctx: Context, email: str) -> int:
-    """Seconds to wait before another login attempt for this e-mail or from this address."""
+def _device_mac(key: bytes, email: str, issued: str, nonce: str) -> str:
+    return keyed_hash(key, f"device|{_login_key(email)}|{issued}|{nonce}")
+
+
+def new_device_cookie(ctx: Context, email: str) -> str:
+    """The device cookie of a browser that just logged in as ``email``: bound to that login
+    name and signed, so it cannot be made for another; nothing of it is stored."""
+    issued, nonce = str(int(ctx.now.timestamp())), secrets.token_urlsafe(16)
+    return f"v1.{issued}.{nonce}.{_device_mac(ctx.runtime.hash_key, email, issued, nonce)}"
+
+
+def known_device(ctx: Context, email: str, cookie: str | None) -> str | None:
+    """The device's own nonce when ``cookie`` is a device cookie issued to ``email`` within
+    ``device_cookie_days``; ``None`` for anything else (absent, another login's, forged,
+    expired or garbled: such a browser is an unknown device, never refused for it)."""
+    if not cookie:
+        return None
+    version, _, rest = cookie.partition(".")
+    issued, _, rest = rest.partition(".")
+    nonce, _, mac = rest.partition(".")
+    if version != "v1" or not issued.isdigit() or not nonce or not mac:
+        return None
+    age = ctx.now.timestamp() - int(issued)
+    if not 0 <= age <= ctx.runtime.settings.device_cookie_days * 86_400:
+        return None
+    expected = _device_mac(ctx.runtime.hash_key, email, issued, nonce)
+    return nonce if hmac.compare_digest(mac.encode(), expected.encode()) else None
+
+
+def _login_counters(ctx: Context, email: str, device: str | None) -> tuple[tuple[str, str], ...]:
+    """(namespace, key) of the counters a login attempt is judged by: the login name's, or on a
+    device it logged in on before, that device's own, so that someone guessing the password
+    elsewhere cannot lock its owner out (OWASP's device cookies); and the client address's."""
+    own = ("login-device", device) if device is not None else ("login", _login_key(email))
+    return own, ("login-ip", ctx.origin.ip or "unknown")
+
+
+async def login_wait(ctx: Context, email: str, *, device: str | None = None) -> int:
+    """Seconds to wait before another login attempt for this e-mail (or this known device of
+    it) or from this address."""
     settings = ctx.runtime.settings
-    account_key, ip_key = _login_keys(email, ctx.origin)
+    (own, own_key), (ip, ip_key) = _login_counters(ctx, email, device)
     return max(
-        await ctx.limiter.is_limited(settings.login_failures_per_account, "login", account_key),
-        await ctx.limiter.is_limited(settings.login_failures_per_ip, "login-ip", ip_key),
+        await ctx.limiter.is_limited(settings.login_failures_per_account, own, own_key),
+        await ctx.limiter.is_limited(settings.login_failures_per_ip, ip, ip_key),
     )
 
 
-async def count_failed_login(ctx: Context, email: str) -> None:
+async def count_failed_login(ctx: Context, email: str, *, device: str | None = None) -> None:
     settings = ctx.runtime.settings
-    account_key, ip_key = _login_keys(email, ctx.origin)
-    await ctx.limiter.hit(settings.login_failures_per_account, "login", account_key)
-    await ctx.limiter.hit(settings.login_failures_per_ip, "login-ip", ip_key)
+    (own, own_key), (ip, ip_key) = _login_counters(ctx, email, device)
+    await ctx.limiter.hit(settings.login_failures_per_account, own, own_key)
+    await ctx.limiter.hit(settings.login_failures_per_ip, ip, ip_key)
 
 
 def _requested_scopes(scope: str) -> tuple[bool, list[str]]:
@@ -202,17 +245,25 @@ def _requested_scopes(scope: str) -> tuple[bool, list[str]]:
 
 
 async def password_grant(
-    session: AsyncSession, ctx: Context, *, username: str, password: str, scope: str
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    username: str,
+    password: str,
+    scope: str,
+    device_cookie: str | None = None,
 ) -> IssuedTokens:
     """Log in an account holder (or, when no account has the address or ``scope=staff`` is
     asked for, a staff member).
 
     Unknown addresses, erased accounts and wrong passwords get the same answer after the same
-    work (a dummy hash is verified), and every failure counts against both the address and the
-    client's IP. While throttled, not even the right password is checked.
+    work (a dummy hash is verified), and every failure counts against both the address (or,
+    from a browser that logged in with it before, that device) and the client's IP. While
+    throttled, not even the right password is checked. A login hands out a new device cookie.
     """
     staff_requested, scopes = _requested_scopes(scope)
-    wait = await login_wait(ctx, username)
+    device = known_device(ctx, username, device_cookie)
+    wait = await login_wait(ctx, username, device=device)
     if wait:
         raise TooManyRequests(wait, "too many failed logins; try again later")
     account = None if staff_requested else await accounts.by_email(session, username)
@@ -229,7 +280,7 @@ async def password_grant(
     else:
         valid, upgraded = await passwords.verify_and_update(password, stored_hash)
     if not valid:
-        await count_failed_login(ctx, username)
+        await count_failed_login(ctx, username, device=device)
         if account is not None and account.is_active:
             await record(
                 session, account.id, SecurityEventType.LOGIN_FAILED, origin=ctx.origin, now=ctx.now
@@ -250,13 +301,15 @@ async def password_grant(
         await record(
             session, account.id, SecurityEventType.LOGIN_SUCCEEDED, origin=ctx.origin, now=ctx.now
         )
-        return await _tokens_for_account(session, ctx, account, scopes)
-    assert staff is not None  # noqa: S101 - a hash was found, so one of the two exists
-    if upgraded is not None:
-        staff.password_hash = upgraded
-    staff.last_login_at = ctx.now
-    await session.flush()
-    return await _tokens_for_staff(session, ctx, staff)
+        issued = await _tokens_for_account(session, ctx, account, scopes)
+    else:
+        assert staff is not None  # noqa: S101 - a hash was found, so one of the two exists
+        if upgraded is not None:
+            staff.password_hash = upgraded
+        staff.last_login_at = ctx.now
+        await session.flush()
+        issued = await _tokens_for_staff(session, ctx, staff)
+    return replace(issued, device_cookie=new_device_cookie(ctx, username))
 
 
 # --------------------------------------------------------------------------------------------
