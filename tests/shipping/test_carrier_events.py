@@ -67,6 +67,30 @@ async def test_a_late_scan_takes_its_place_and_leaves_the_later_status(shipping:
     assert shipment["status_changed_at"] == "2026-11-25T12:00:00Z"
 
 
+async def test_the_history_shows_when_each_event_was_received(shipping: Shipping) -> None:
+    """A late scan is told apart by its ``recorded_at``: the time it reached us."""
+    body = await shipping.create()
+    code = body["tracking_code"]
+    shipping.clock.set(datetime(2026, 11, 25, 9, 31, tzinfo=UTC))
+    await push_all(shipping, code, ("a", "handed_to_carrier", "2026-11-25T09:30:00Z"))
+    shipping.clock.set(datetime(2026, 11, 25, 12, 1, tzinfo=UTC))
+    await push_all(shipping, code, ("b", "out_for_delivery", "2026-11-25T12:00:00Z"))
+    shipping.clock.set(REPORTED_AT)
+    await push_all(shipping, code, ("c", "in_transit", "2026-11-25T10:00:00Z"))
+
+    response = await shipping.client.get(
+        f"/v1/shipments/{body['id']}/events", headers=shipping.headers
+    )
+    assert response.status_code == 200
+    assert [
+        (e["status"], e["occurred_at"], e["recorded_at"]) for e in response.json()["data"][1:]
+    ] == [
+        ("handed_to_carrier", "2026-11-25T09:30:00Z", "2026-11-25T09:31:00Z"),
+        ("in_transit", "2026-11-25T10:00:00Z", "2026-11-25T18:00:00Z"),
+        ("out_for_delivery", "2026-11-25T12:00:00Z", "2026-11-25T12:01:00Z"),
+    ]
+
+
 async def out_for_delivery_at_noon(shipping: Shipping) -> tuple[dict[str, Any], str]:
     """A shipment handed over at 09:30 and out for delivery at 12:00, as reported later."""
     body = await shipping.create()

@@ -375,6 +375,7 @@ async def list_events(
             ShipmentEventRead(
                 status=ShipmentStatus(event.status),
                 occurred_at=event.occurred_at,
+                recorded_at=event.recorded_at,
                 city=event.city,
                 description=event.description,
             )

@@ -174,7 +174,14 @@ class ShipmentSummary(BaseModel):
 
 class ShipmentEventRead(BaseModel):
     status: ShipmentStatus
-    occurred_at: datetime
+    occurred_at: datetime = Field(
+        description="When it happened, by the carrier's clock: the history's order."
+    )
+    recorded_at: datetime = Field(
+        description="When Parcel Pro received it: well after `occurred_at` when the carrier "
+        "reported it late (a late scan takes its place in the history without moving the "
+        "shipment's status back)."
+    )
     city: str | None = Field(description="City only, never an address.")
     description: str
 
