@@ -19,13 +19,14 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.auth import ServiceTokenProvider
 from libs.common.db import retry_while_unavailable, uuid7
 from libs.common.errors import PROBLEM_BASE, AccountNotFound, DomainError, Unauthorized
 from libs.common.http import ServiceCaller
+from libs.common.outbox import claim_due
 from services.shipping_api.models import AccountNotice
 
 log = structlog.get_logger("account_notices")
@@ -135,24 +136,13 @@ class AccountNoticeDispatcher:
         return len(claimed)
 
     async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
-        async with self.sessionmaker() as session:
-            ids = (
-                await session.scalars(
-                    select(AccountNotice.id)
-                    .where(AccountNotice.next_attempt_at <= now)
-                    .order_by(AccountNotice.next_attempt_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if ids:
-                await session.execute(
-                    update(AccountNotice)
-                    .where(AccountNotice.id.in_(ids))
-                    .values(next_attempt_at=now + self.lease)
-                )
-            await session.commit()
-        return ids
+        return await claim_due(
+            self.sessionmaker,
+            AccountNotice,
+            now=now,
+            lease=self.lease,
+            limit=self.batch_size,
+        )
 
     async def _send(self, notice_id: uuid.UUID, now: datetime, deadline: float) -> None:
         async def read() -> AccountNotice | None:

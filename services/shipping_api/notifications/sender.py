@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import retry_while_unavailable
 from libs.common.mail import Mailer, OutgoingMail
+from libs.common.outbox import claim_due
 from services.shipping_api.models import RecipientMail, Shipment
 from services.shipping_api.notifications.messages import compose, is_still_true
 from services.shipping_api.notifications.outbox import MailState
@@ -56,27 +57,14 @@ class RecipientMailSender:
         return len(claimed)
 
     async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
-        async with self.sessionmaker() as session:
-            ids = (
-                await session.scalars(
-                    select(RecipientMail.id)
-                    .where(
-                        RecipientMail.state == MailState.PENDING,
-                        RecipientMail.next_attempt_at <= now,
-                    )
-                    .order_by(RecipientMail.next_attempt_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if ids:
-                await session.execute(
-                    update(RecipientMail)
-                    .where(RecipientMail.id.in_(ids))
-                    .values(next_attempt_at=now + self.lease)
-                )
-            await session.commit()
-        return ids
+        return await claim_due(
+            self.sessionmaker,
+            RecipientMail,
+            RecipientMail.state == MailState.PENDING,
+            now=now,
+            lease=self.lease,
+            limit=self.batch_size,
+        )
 
     async def _send(self, mail_id: uuid.UUID, now: datetime, deadline: float) -> None:
         async def read() -> tuple[RecipientMail, Shipment] | None:

@@ -32,6 +32,7 @@ from sqlalchemy import case, false, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import UTCDateTime, retry_while_unavailable
+from libs.common.outbox import claim_due
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.notifications.account_notices import queue_endpoint_switched_off
 from services.shipping_api.webhooks.outbox import DeliveryState, EndpointDisabledReason
@@ -110,27 +111,14 @@ class WebhookDispatcher:
         return len(claimed)
 
     async def _claim(self, now: datetime) -> Sequence[uuid.UUID]:
-        async with self.sessionmaker() as session:
-            ids = (
-                await session.scalars(
-                    select(WebhookDelivery.id)
-                    .where(
-                        WebhookDelivery.state == DeliveryState.PENDING,
-                        WebhookDelivery.next_attempt_at <= now,
-                    )
-                    .order_by(WebhookDelivery.next_attempt_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if ids:
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(ids))
-                    .values(next_attempt_at=now + self.lease)
-                )
-            await session.commit()
-        return ids
+        return await claim_due(
+            self.sessionmaker,
+            WebhookDelivery,
+            WebhookDelivery.state == DeliveryState.PENDING,
+            now=now,
+            lease=self.lease,
+            limit=self.batch_size,
+        )
 
     async def _deliver(self, delivery_id: uuid.UUID, now: datetime, deadline: float) -> None:
         async def read() -> tuple[WebhookDelivery, WebhookEndpoint] | None:
