@@ -74,30 +74,46 @@ async def switch_off(shipping: Shipping, receiver: Receiver) -> dict[str, Any]:
     return stored
 
 
-async def queued_notice(shipping: Shipping) -> AccountNotice:
-    """One notice of the shipping account, queued as a switch-off queues it."""
+async def switched_off_endpoint(shipping: Shipping, account_id: uuid.UUID, url: str) -> uuid.UUID:
+    """An endpoint of ``account_id`` switched off after failing, as the dispatcher left it."""
+    endpoint_id = uuid.uuid4()
+    now = shipping.clock.now()
     async with shipping.session() as session:
-        await queue_endpoint_switched_off(
-            session,
-            account_id=shipping.account_id,
-            endpoint_id=uuid.uuid4(),
-            url="https://shop.example.nl/hooks",
-            failing_since=shipping.clock.now() - timedelta(days=5, hours=1),
-            disabled_at=shipping.clock.now(),
+        session.add(
+            WebhookEndpoint(
+                id=endpoint_id,
+                account_id=account_id,
+                url=url,
+                events=["shipment.created"],
+                secret_hint="whsec_…abcd",
+                is_active=False,
+                failing_since=now - timedelta(days=5, hours=1),
+                disabled_reason="failing",
+                disabled_at=now,
+                created_at=now - timedelta(days=30),
+                updated_at=now,
+            )
         )
         await session.commit()
+    return endpoint_id
+
+
+async def queued_notice(shipping: Shipping) -> AccountNotice:
+    """One notice of the shipping account, queued as a switch-off queues it."""
+    await queued_notice_of(shipping, shipping.account_id, "https://shop.example.nl/hooks")
     [notice] = await notices(shipping)
     return notice
 
 
 async def queued_notice_of(shipping: Shipping, account_id: uuid.UUID, url: str) -> None:
+    endpoint_id = await switched_off_endpoint(shipping, account_id, url)
     async with shipping.session() as session:
         await queue_endpoint_switched_off(
             session,
             account_id=account_id,
-            endpoint_id=uuid.uuid4(),
+            endpoint_id=endpoint_id,
             url=url,
-            failing_since=None,
+            failing_since=shipping.clock.now() - timedelta(days=5, hours=1),
             disabled_at=shipping.clock.now(),
         )
         await session.commit()
@@ -247,6 +263,30 @@ async def test_a_stale_service_token_is_fetched_again_once(shipping: Shipping) -
     assert shipping.identity.token_calls == 2
     assert len(shipping.identity.notices) == 1
     assert await notices(shipping) == []
+
+
+@pytest.mark.parametrize("since", ["switched on", "deleted"])
+async def test_a_notice_no_longer_true_when_it_goes_out_is_dropped(
+    shipping: Shipping, since: str
+) -> None:
+    """The account holder switched the endpoint on again (or deleted it) first: a mail telling
+    them to switch it on would be wrong by then."""
+    notice = await queued_notice(shipping)
+    endpoint_path = f"/v1/webhook-endpoints/{notice.payload['id']}"
+    if since == "switched on":
+        changed = await shipping.client.patch(
+            endpoint_path, json={"is_active": True}, headers=shipping.headers
+        )
+        assert changed.status_code == 200, changed.text
+    else:
+        deleted = await shipping.client.delete(endpoint_path, headers=shipping.headers)
+        assert deleted.status_code == 204, deleted.text
+    with capture_logs() as logs:
+        assert await send(shipping) == 1
+    assert await notices(shipping) == []
+    assert shipping.identity.notice_calls == []
+    [line] = logged(logs, "account_notice_dropped")
+    assert (line["notice_id"], line["reason"]) == (str(notice.id), "no longer true")
 
 
 async def test_a_notice_of_an_account_identity_no_longer_has_is_dropped(

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.auth import ServiceTokenProvider
@@ -27,7 +27,8 @@ from libs.common.db import retry_while_unavailable, uuid7
 from libs.common.errors import PROBLEM_BASE, AccountNotFound, DomainError, Unauthorized
 from libs.common.http import ServiceCaller
 from libs.common.outbox import claim_due
-from services.shipping_api.models import AccountNotice
+from services.shipping_api.models import AccountNotice, WebhookEndpoint
+from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 
 log = structlog.get_logger("account_notices")
 
@@ -83,6 +84,20 @@ async def queue_endpoint_switched_off(
         )
     )
     return notice_id
+
+
+async def _still_true(session: AsyncSession, notice: AccountNotice) -> bool:
+    """Whether what the notice tells is still so when it goes out: the endpoint it names is
+    still switched off after failing."""
+    if notice.kind != AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
+        return True
+    reason = await session.scalar(
+        select(WebhookEndpoint.disabled_reason).where(
+            WebhookEndpoint.id == uuid.UUID(notice.payload["id"]),
+            WebhookEndpoint.is_active.is_(False),
+        )
+    )
+    return bool(reason == EndpointDisabledReason.FAILING)
 
 
 def _is_account_not_found(response: httpx.Response) -> bool:
@@ -145,12 +160,13 @@ class AccountNoticeDispatcher:
         )
 
     async def _send(self, notice_id: uuid.UUID, now: datetime, deadline: float) -> None:
-        async def read() -> AccountNotice | None:
+        async def read() -> tuple[AccountNotice | None, bool]:
             async with self.sessionmaker() as session:
                 notice: AccountNotice | None = await session.get(AccountNotice, notice_id)
-            return notice
+                still_true = notice is not None and await _still_true(session, notice)
+            return notice, still_true
 
-        notice = await retry_while_unavailable(read, within=deadline - time.monotonic())
+        notice, still_true = await retry_while_unavailable(read, within=deadline - time.monotonic())
         if notice is None:
             return  # erased with its account meanwhile
         fields = {
@@ -158,6 +174,12 @@ class AccountNoticeDispatcher:
             "account_id": str(notice.account_id),
             "kind": notice.kind,
         }
+        if not still_true:
+            # Switched on again (or deleted) by the account holder before it went out: the
+            # mail would tell them to do what they already did.
+            await self._delete(notice_id, deadline)
+            log.info("account_notice_dropped", **fields, reason="no longer true")
+            return
         try:
             status_code = await self._post(notice)
         except _Retry as failure:
