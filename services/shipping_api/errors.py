@@ -48,6 +48,11 @@ class NotRedeliverable(Conflict):
     title = "The delivery cannot be sent again"
 
 
+class EndpointNotPingable(Conflict):
+    slug = "not-pingable"
+    title = "The endpoint cannot be pinged now"
+
+
 class ReplayUnavailable(Conflict):
     """A retry under an ``Idempotency-Key`` whose first answer held a secret that is no longer
     the one in force (decision 0202)."""

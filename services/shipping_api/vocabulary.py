@@ -131,3 +131,8 @@ class WebhookEvent(StrEnum):
     @classmethod
     def for_status(cls, status: ShipmentStatus) -> WebhookEvent:
         return cls(f"shipment.{status.value}")
+
+
+PING_EVENT = "ping"
+"""The event of a test delivery an account sends itself (``POST .../ping``): never subscribed
+to, never about a shipment."""

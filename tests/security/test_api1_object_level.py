@@ -44,6 +44,7 @@ ACCOUNT_OBJECTS: dict[tuple[str, str, str], Attempt] = {
     ),
     ("shipping", "DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Attempt(),
     ("shipping", "GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): Attempt(),
+    ("shipping", "POST", "/v1/webhook-endpoints/{endpoint_id}/ping"): Attempt(),
     ("shipping", "POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): Attempt(
         {"previous_secret_valid_hours": 0}
     ),

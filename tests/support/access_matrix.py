@@ -196,6 +196,9 @@ RULES: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): required(
             holder_or_key("webhooks:manage")
         ),
+        ("POST", "/v1/webhook-endpoints/{endpoint_id}/ping"): required(
+            holder_or_key("webhooks:manage")
+        ),
         (
             "POST",
             "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",

@@ -19,7 +19,7 @@ from libs.common.openapi import operation_link
 from libs.common.pagination import Page, PageParamsDep
 from services.shipping_api.dependencies import OutboxesDep
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
-from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.vocabulary import PING_EVENT, WebhookEvent
 from services.shipping_api.webhooks import service
 from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 from services.shipping_api.webhooks.schemas import (
@@ -48,6 +48,9 @@ CREATED_LINKS = {
     ),
     "RotateWebhookSecret": operation_link(
         "POST", f"{_ITEM}/rotate-secret", _ENDPOINT, "Replace its signing secret."
+    ),
+    "PingWebhookEndpoint": operation_link(
+        "POST", f"{_ITEM}/ping", _ENDPOINT, "Send it a test delivery."
     ),
 }
 
@@ -82,7 +85,7 @@ def _read(endpoint: WebhookEndpoint, now: datetime) -> WebhookEndpointRead:
 def _delivery(delivery: WebhookDelivery) -> WebhookDeliveryRead:
     return WebhookDeliveryRead(
         id=delivery.id,
-        event=WebhookEvent(delivery.event),
+        event="ping" if delivery.event == PING_EVENT else WebhookEvent(delivery.event),
         shipment_id=delivery.shipment_id,
         state=delivery.state,
         attempts=delivery.attempts,
@@ -323,6 +326,37 @@ async def redeliver(
         session,
         endpoint_id,
         delivery_id,
+        _account(principal),
+        retry_window=outboxes.webhook_retry,
+        now=clock.now(),
+    )
+    return _delivery(delivery)
+
+
+@router.post(
+    "/{endpoint_id}/ping",
+    status_code=202,
+    response_model=WebhookDeliveryRead,
+    summary="Send the endpoint a test delivery",
+    description=(
+        "Queues a `ping` delivery, due at once: a POST signed with the endpoint's secret like "
+        'every event, with `Parcelpro-Event: ping` and the body `{id, type: "ping", '
+        "created_at, data: {webhook_endpoint: {id}}}`, retried and kept in the delivery log "
+        "as any delivery is. To check a receiver and its signature check before shipments "
+        "flow. 409 while the endpoint is paused or a ping to it is still queued."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def ping(
+    endpoint_id: uuid.UUID,
+    principal: Manager,
+    session: SessionDep,
+    clock: ClockDep,
+    outboxes: OutboxesDep,
+) -> WebhookDeliveryRead:
+    delivery = await service.ping(
+        session,
+        endpoint_id,
         _account(principal),
         retry_window=outboxes.webhook_retry,
         now=clock.now(),

@@ -9,6 +9,8 @@ from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.vocabulary import PING_EVENT
+from services.shipping_api.webhooks.outbox import DeliveryState
 
 
 async def get_for_account(
@@ -39,6 +41,21 @@ async def delivery_of(
         .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.id == delivery_id)
         .with_for_update()
     )
+
+
+async def pending_ping(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
+    """Whether a ping to the endpoint is still queued or being sent (read through the index of
+    pending deliveries: the outbox's backlog, never the whole log)."""
+    found = await session.scalar(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.state == DeliveryState.PENDING,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.event == PING_EVENT,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 SEALED = (WebhookEndpoint.secret_ciphertext, WebhookEndpoint.previous_secret_ciphertext)

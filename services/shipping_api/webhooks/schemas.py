@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -137,7 +137,9 @@ class WebhookSecretRotated(WebhookEndpointRead):
 
 class WebhookDeliveryRead(BaseModel):
     id: uuid.UUID
-    event: WebhookEvent
+    event: WebhookEvent | Literal["ping"] = Field(
+        description="The event delivered: a shipment's, or `ping` for a test delivery."
+    )
     shipment_id: uuid.UUID | None
     state: str = Field(description="`pending` (retrying), `delivered` or `failed` (gave up).")
     attempts: int

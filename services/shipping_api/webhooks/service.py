@@ -14,12 +14,14 @@ from libs.common.db import uuid7
 from libs.common.errors import ValidationFailed
 from libs.common.pagination import PageParams, paginate_by_id
 from services.shipping_api.errors import (
+    EndpointNotPingable,
     NotRedeliverable,
     ReplayUnavailable,
     WebhookDeliveryNotFound,
     WebhookEndpointNotFound,
 )
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
+from services.shipping_api.vocabulary import PING_EVENT
 from services.shipping_api.webhooks import repository
 from services.shipping_api.webhooks.outbox import DeliveryState
 from services.shipping_api.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointUpdate
@@ -246,6 +248,46 @@ async def redeliver(
     delivery.next_attempt_at = now
     delivery.give_up_at = now + retry_window
     delivery.delivered_at = None
+    await session.flush()
+    return delivery
+
+
+async def ping(
+    session: AsyncSession,
+    endpoint_id: uuid.UUID,
+    account_id: uuid.UUID,
+    *,
+    retry_window: timedelta,
+    now: datetime,
+) -> WebhookDelivery:
+    """Queues a ``ping`` delivery to the endpoint, sent, signed, retried and logged as every
+    delivery is, so an integrator can check their receiver and its signature check without
+    waiting for a shipment. One at a time: another while one is queued is refused."""
+    endpoint = await get_endpoint(session, endpoint_id, account_id)
+    if not endpoint.is_active:
+        raise EndpointNotPingable("The endpoint is paused: resume it first.")
+    if await repository.pending_ping(session, endpoint_id):
+        raise EndpointNotPingable("A ping to this endpoint is still queued or being sent.")
+    delivery_id = uuid7()
+    delivery = WebhookDelivery(
+        id=delivery_id,
+        endpoint_id=endpoint_id,
+        account_id=account_id,
+        shipment_id=None,
+        event=PING_EVENT,
+        payload={
+            "id": str(delivery_id),
+            "type": PING_EVENT,
+            "created_at": now.isoformat(),
+            "data": {"webhook_endpoint": {"id": str(endpoint_id)}},
+        },
+        state=DeliveryState.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        give_up_at=now + retry_window,
+        created_at=now,
+    )
+    session.add(delivery)
     await session.flush()
     return delivery
 
