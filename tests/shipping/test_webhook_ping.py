@@ -3,15 +3,23 @@ delivery is, so an integrator can check a receiver before shipments flow (decisi
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
+from services.shipping_api.settings import ShippingSettings
+from services.shipping_api.webhooks import service
 from services.shipping_api.webhooks.signing import verify
-from tests.shipping.conftest import Shipping
+from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
 from tests.shipping.test_webhooks import deliver, register
+from tests.support.db import on_postgres
 from tests.support.shipping_receiver import Receiver
+from tests.support.tokens import TokenIssuer
 
 
 async def ping(shipping: Shipping, endpoint_id: str) -> httpx.Response:
@@ -94,3 +102,33 @@ async def test_a_ping_is_not_an_event_one_can_subscribe_to(
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"].startswith("events")
+
+
+@pytest.mark.skipif(not on_postgres(), reason="row locks are PostgreSQL's")
+async def test_a_ping_waits_for_one_being_queued_and_then_is_refused(
+    shipping_settings: ShippingSettings, issuer: TokenIssuer, receiver: Receiver
+) -> None:
+    """Two pings at once: the second waits on the endpoint's row until the first is committed,
+    then sees it queued."""
+    async with start_shipping(settings_for(shipping_settings), issuer, committed=True) as shipping:
+        try:
+            endpoint = await register(shipping, receiver.url)
+            async with shipping.session() as session:
+                first = await service.ping(
+                    session,
+                    uuid.UUID(endpoint["id"]),
+                    shipping.account_id,
+                    retry_window=timedelta(hours=24),
+                    now=shipping.clock.now(),
+                )
+                second = asyncio.create_task(ping(shipping, endpoint["id"]))
+                await asyncio.sleep(0.5)
+                assert not second.done()  # waiting for the first one's transaction
+                await session.commit()
+            refused = await second
+            assert refused.status_code == 409
+            assert "still queued" in refused.json()["detail"]
+            log = await delivery_log(shipping, endpoint["id"])
+            assert [e["id"] for e in log] == [str(first.id)]
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)

@@ -264,6 +264,9 @@ async def ping(
     delivery is, so an integrator can check their receiver and its signature check without
     waiting for a shipment. One at a time: another while one is queued is refused."""
     endpoint = await get_endpoint(session, endpoint_id, account_id)
+    # The endpoint's row locked (PostgreSQL): two pings at once are one after the other, and
+    # the second sees the first as queued.
+    await session.refresh(endpoint, with_for_update=True)
     if not endpoint.is_active:
         raise EndpointNotPingable("The endpoint is paused: resume it first.")
     if await repository.pending_ping(session, endpoint_id):
