@@ -17,14 +17,13 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from libs.common.db import Database, create_engine
-from libs.common.migrations import alembic_config, downgrade, upgrade
-from services.privacy_api.app import MIGRATIONS_DIR
+from libs.common.migrations import downgrade, upgrade
 from services.privacy_api.context import collaborators_of
 from services.privacy_api.deadlines import run_deadlines
 from services.privacy_api.models import AuditLog
 from services.privacy_api.settings import PrivacySettings
-from tests.support.db import POSTGRES_URL, drop_schema, on_postgres
-from tests.support.privacy_harness import Privacy
+from tests.support.db import POSTGRES_URL
+from tests.support.privacy_harness import Privacy, migrated_schema
 
 YOUNG_REFUSED = "younger than 365 days"
 
@@ -155,22 +154,12 @@ async def test_postgres_still_refuses_to_truncate_the_audit_log(privacy: Privacy
 @pytest.fixture
 async def migrated(tmp_path: Path) -> AsyncIterator[tuple[Database, Config]]:
     """A privacy schema of its own at head, with its Alembic config, for up- and downgrades."""
-    schema: str | None
-    if on_postgres():
-        url, schema = POSTGRES_URL, f"privacy_t{uuid.uuid4().hex[:10]}"
-    else:
-        url, schema = f"sqlite+aiosqlite:///{(tmp_path / 'audit.db').as_posix()}", None
-    config = alembic_config(
-        MIGRATIONS_DIR, database_url=url, schema=schema, version_table="privacy_alembic_version"
-    )
-    await asyncio.to_thread(upgrade, config)
-    database = Database(create_engine(url, schema=schema))
-    try:
-        yield database, config
-    finally:
-        await database.dispose()
-        if schema is not None:
-            await drop_schema(url, schema)
+    async with migrated_schema(tmp_path) as (url, schema, config):
+        database = Database(create_engine(url, schema=schema))
+        try:
+            yield database, config
+        finally:
+            await database.dispose()
 
 
 async def _delete(database: Database, entry_id: uuid.UUID) -> None:

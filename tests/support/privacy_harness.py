@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -31,6 +32,8 @@ from tests.support.db import POSTGRES_URL, drop_schema, on_postgres, rolled_back
 from tests.support.privacy_doubles import IDENTITY_URL, SHIPPING_URL, Downstreams
 from tests.support.smtp import Inbox
 from tests.support.tokens import TokenIssuer, bearer
+
+VERSION_TABLE = f"{PrivacySettings.service_name}_alembic_version"
 
 
 def privacy_test_settings(base: PrivacySettings, tmp_path: Path, **changes: Any) -> PrivacySettings:
@@ -193,31 +196,43 @@ async def privacy_on_rolled_back(
 
 
 @asynccontextmanager
+async def migrated_schema(
+    tmp_path: Path, *, version_table: str = VERSION_TABLE
+) -> AsyncIterator[tuple[str, str | None, Config]]:
+    """A privacy schema of its own (on SQLite a file of its own), migrated to head and dropped
+    afterwards: its URL, its schema and its Alembic config, for up- and downgrades."""
+    schema: str | None
+    if on_postgres():
+        url, schema = POSTGRES_URL, f"privacy_t{uuid.uuid4().hex[:10]}"
+    else:
+        url, schema = f"sqlite+aiosqlite:///{(tmp_path / 'privacy.db').as_posix()}", None
+    config = alembic_config(
+        MIGRATIONS_DIR, database_url=url, schema=schema, version_table=version_table
+    )
+    await asyncio.to_thread(upgrade, config)
+    try:
+        yield url, schema, config
+    finally:
+        if schema is not None:
+            await drop_schema(url, schema)
+
+
+@asynccontextmanager
 async def isolated_databases(
     base: PrivacySettings, tmp_path: Path
 ) -> AsyncIterator[Callable[[], Database]]:
     """A freshly migrated privacy schema of its own (committed, not rolled back), for tests
     where several workers or apps work on one database at once; yields a Database factory."""
-    schema: str | None
-    if on_postgres():
-        url, schema = POSTGRES_URL, f"privacy_t{uuid.uuid4().hex[:10]}"
-    else:
-        url, schema = f"sqlite+aiosqlite:///{(tmp_path / 'isolated.db').as_posix()}", None
-    config = alembic_config(
-        MIGRATIONS_DIR, database_url=url, schema=schema, version_table=base.version_table
-    )
-    await asyncio.to_thread(upgrade, config)
     made: list[Database] = []
+    async with migrated_schema(tmp_path, version_table=base.version_table) as (url, schema, _):
 
-    def make() -> Database:
-        database = Database(create_engine(url, schema=schema, pool_size=5))
-        made.append(database)
-        return database
+        def make() -> Database:
+            database = Database(create_engine(url, schema=schema, pool_size=5))
+            made.append(database)
+            return database
 
-    try:
-        yield make
-    finally:
-        for database in made:
-            await database.dispose()
-        if schema is not None:
-            await drop_schema(url, schema)
+        try:
+            yield make
+        finally:
+            for database in made:
+                await database.dispose()
