@@ -37,7 +37,7 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from libs.common.errors import BadGateway, Forbidden, Unauthorized
+from libs.common.errors import BadGateway, Forbidden, Unauthorized, ValidationFailed
 from libs.common.http import ServiceCaller
 
 API_AUDIENCE = "parcelpro-api"
@@ -648,6 +648,28 @@ def require_staff(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+ACCESS_REASON_HEADER = "X-Access-Reason"
+"""Where staff state why they read someone's data, recorded with the read: a header, since a
+reason often names a person and query strings end up in URLs, browser history and proxy logs
+(decisions 0108, 0210)."""
+ACCESS_REASON_MIN_LENGTH = 5
+
+
+def stated_reason(
+    value: str | None, *, field: str = ACCESS_REASON_HEADER, location: str = "header"
+) -> str:
+    """A staff member's reason for an audited read, trimmed; ``422`` naming ``field`` when it
+    is missing or too short to say anything."""
+    if value is None or len(value.strip()) < ACCESS_REASON_MIN_LENGTH:
+        raise ValidationFailed.for_field(
+            field,
+            "staff must say why they access this data "
+            f"(at least {ACCESS_REASON_MIN_LENGTH} characters)",
+            location=location,
+        )
+    return value.strip()
 
 
 def require_service(*scopes: ServiceScope) -> Callable[..., Awaitable[Principal]]:

@@ -8,9 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 
-from libs.common.auth import Principal, Role, ServiceScope, require_service, require_staff
+from libs.common.auth import (
+    ACCESS_REASON_HEADER,
+    Principal,
+    Role,
+    ServiceScope,
+    require_service,
+    require_staff,
+    stated_reason,
+)
 from libs.common.db import SessionDep
-from libs.common.errors import ValidationFailed, problem_responses
+from libs.common.errors import problem_responses
 from libs.common.pagination import Page, PageParamsDep
 from services.identity_api.accounts.schemas import AccountStaffRead
 from services.identity_api.dependencies import ContextDep
@@ -26,10 +34,6 @@ from services.identity_api.staff.schemas import (
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
 internal_router = APIRouter(prefix="/internal/v1/staff", tags=["internal"])
 
-REASON_HEADER = "X-Access-Reason"
-"""Staff state their reason in a header, as on shipping's routes: a reason often names a person,
-and query strings end up in URLs, browser history and proxy logs (decision 0108)."""
-REASON_MIN_LENGTH = 5
 
 AdminDep = Annotated[Principal, Depends(require_staff(Role.ADMIN))]
 AnyStaffDep = Annotated[
@@ -43,7 +47,7 @@ async def access_reason(
     header: Annotated[
         str | None,
         Header(
-            alias=REASON_HEADER,
+            alias=ACCESS_REASON_HEADER,
             max_length=500,
             description="Required: why you need this account's data (e.g. the ticket number), "
             "at least 5 characters. Recorded in the access log.",
@@ -56,25 +60,17 @@ async def access_reason(
             alias="reason",
             max_length=500,
             deprecated=True,
-            description=f"Deprecated: send the `{REASON_HEADER}` header instead (a query string "
-            "ends up in URLs, browser history and proxy logs). Still accepted; the header wins "
-            "when both are sent.",
+            description=f"Deprecated: send the `{ACCESS_REASON_HEADER}` header instead (a query "
+            "string ends up in URLs, browser history and proxy logs). Still accepted; the header "
+            "wins when both are sent.",
         ),
     ] = None,
 ) -> str:
     """The staff member's stated reason. Depends on the staff check so that a caller without the
     right gets 401/403 before being told what a valid request looks like (decision 0605)."""
     if header is not None or query is None:
-        reason, field, location = header, REASON_HEADER, "header"
-    else:
-        reason, field, location = query, "reason", "query"
-    if reason is None or len(reason.strip()) < REASON_MIN_LENGTH:
-        raise ValidationFailed.for_field(
-            field,
-            f"staff must say why they access this data (at least {REASON_MIN_LENGTH} characters)",
-            location=location,
-        )
-    return reason.strip()
+        return stated_reason(header)
+    return stated_reason(query, field="reason", location="query")
 
 
 AccessReasonDep = Annotated[str, Depends(access_reason)]
@@ -163,7 +159,7 @@ async def enable_staff(
     response_model=AccountStaffRead,
     summary="Look up an account (audited)",
     description="Support, privacy officer and admins. The read is written to the access log "
-    f"with the reason sent in the `{REASON_HEADER}` header. The IBAN is masked.",
+    f"with the reason sent in the `{ACCESS_REASON_HEADER}` header. The IBAN is masked.",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def read_account(
@@ -182,8 +178,8 @@ async def read_account(
     response_model=Page[AccountStaffRead],
     summary="Find accounts by e-mail or debtor number (audited)",
     description="Support, privacy officer and admins. Each page read is written to the access "
-    f"log with the search and the reason sent in the `{REASON_HEADER}` header, one entry per "
-    "account shown.",
+    f"log with the search and the reason sent in the `{ACCESS_REASON_HEADER}` header, one entry "
+    "per account shown.",
     responses=problem_responses(401, 403, 422),
 )
 async def search_accounts(

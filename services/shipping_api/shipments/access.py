@@ -14,13 +14,20 @@ from fastapi import Depends, Header
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.auth import Principal, PrincipalDep, PrincipalKind, Role, Scope
+from libs.common.auth import (
+    ACCESS_REASON_HEADER,
+    Principal,
+    PrincipalDep,
+    PrincipalKind,
+    Role,
+    Scope,
+    stated_reason,
+)
 from libs.common.db import uuid7
-from libs.common.errors import Forbidden, ValidationFailed
+from libs.common.errors import Forbidden
 from services.shipping_api.models import SupportAccess
 from services.shipping_api.vocabulary import ShipmentMode
 
-REASON_HEADER = "X-Access-Reason"
 SUPPORT_ROLES = (Role.SUPPORT, Role.ADMIN)
 
 
@@ -52,7 +59,7 @@ async def shipment_reader(
     reason: Annotated[
         str | None,
         Header(
-            alias=REASON_HEADER,
+            alias=ACCESS_REASON_HEADER,
             max_length=500,
             description="Staff only, required: why you look at this shipment (audited).",
             examples=["Recipient called: parcel not received (ticket 4711)"],
@@ -64,13 +71,9 @@ async def shipment_reader(
             raise Forbidden("the credential lacks the scope(s): shipments:read")
         return ShipmentReader(account_id=principal.account_id, mode=key_mode(principal))
     if principal.is_staff and principal.has_role(*SUPPORT_ROLES):
-        if reason is None or len(reason.strip()) < 5:
-            raise ValidationFailed.for_field(
-                REASON_HEADER,
-                "staff must say why they access this data (at least 5 characters)",
-                location="header",
-            )
-        return ShipmentReader(account_id=None, staff_id=principal.staff_id, reason=reason.strip())
+        return ShipmentReader(
+            account_id=None, staff_id=principal.staff_id, reason=stated_reason(reason)
+        )
     raise Forbidden("shipments are readable by their account and by support staff only")
 
 

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Scope, Send
 
-from libs.common.auth import Principal
+from libs.common.auth import ACCESS_REASON_HEADER, Principal
 from libs.common.auth import Scope as CredentialScope
 from libs.common.driver import DIRECT_ERRORS, DirectStatement, DirectStatements, may_have_run
 from libs.common.errors import DomainError
@@ -40,7 +40,7 @@ from libs.common.idempotency import HEADER as IDEMPOTENCY_HEADER
 from libs.common.logging import get_logger
 from libs.common.prerouting import PreRoutingAnswers
 from services.shipping_api.shipments import service
-from services.shipping_api.shipments.access import REASON_HEADER, key_mode
+from services.shipping_api.shipments.access import key_mode
 from services.shipping_api.shipments.document import shipment_document
 from services.shipping_api.shipments.endpoints import creation_context
 from services.shipping_api.shipments.endpoints import router as shipments_router
@@ -75,7 +75,7 @@ CREATE = DirectStatement(CREATE_ONE)
 _CANONICAL_UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
-_REASON = REASON_HEADER.lower().encode()
+_REASON = ACCESS_REASON_HEADER.lower().encode()
 _READ = CredentialScope.SHIPMENTS_READ.value
 _WRITE = CredentialScope.SHIPMENTS_WRITE.value
 _IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.lower().encode()
