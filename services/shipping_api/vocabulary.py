@@ -6,6 +6,7 @@ Names are the contract of ARCHITECTURE.md; every other module imports them from 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class Carrier(StrEnum):
@@ -133,6 +134,7 @@ class WebhookEvent(StrEnum):
         return cls(f"shipment.{status.value}")
 
 
-PING_EVENT = "ping"
+PingEvent = Literal["ping"]
+PING_EVENT: PingEvent = "ping"
 """The event of a test delivery an account sends itself (``POST .../ping``): never subscribed
 to, never about a shipment."""

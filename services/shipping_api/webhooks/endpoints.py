@@ -85,7 +85,7 @@ def _read(endpoint: WebhookEndpoint, now: datetime) -> WebhookEndpointRead:
 def _delivery(delivery: WebhookDelivery) -> WebhookDeliveryRead:
     return WebhookDeliveryRead(
         id=delivery.id,
-        event="ping" if delivery.event == PING_EVENT else WebhookEvent(delivery.event),
+        event=PING_EVENT if delivery.event == PING_EVENT else WebhookEvent(delivery.event),
         shipment_id=delivery.shipment_id,
         state=delivery.state,
         attempts=delivery.attempts,

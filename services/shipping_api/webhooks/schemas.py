@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from libs.common.validation import Integer, NotNull
-from services.shipping_api.vocabulary import WebhookEvent
+from services.shipping_api.vocabulary import PingEvent, WebhookEvent
 from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 
 URL_DESCRIPTION: dict[str, Any] = dict(
@@ -137,7 +137,7 @@ class WebhookSecretRotated(WebhookEndpointRead):
 
 class WebhookDeliveryRead(BaseModel):
     id: uuid.UUID
-    event: WebhookEvent | Literal["ping"] = Field(
+    event: WebhookEvent | PingEvent = Field(
         description="The event delivered: a shipment's, or `ping` for a test delivery."
     )
     shipment_id: uuid.UUID | None
