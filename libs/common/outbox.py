@@ -18,6 +18,13 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
+def backoff(attempts: int, *, first: timedelta, cap: timedelta) -> timedelta:
+    """How long to wait after the ``attempts``-th failure: ``first``, then doubling, at most
+    ``cap`` (callers that want jitter add it)."""
+    delay: timedelta = min(first * 2 ** max(attempts - 1, 0), cap)
+    return delay
+
+
 async def claim_due(
     sessionmaker: async_sessionmaker[AsyncSession],
     table: Any,

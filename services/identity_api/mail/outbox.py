@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.clock import Clock
 from libs.common.mail import Mailer, OutgoingMail
+from libs.common.outbox import backoff as outbox_backoff
 from services.identity_api.models import OutboxMail
 
 log = structlog.get_logger("mail_outbox")
 
 LEASE = timedelta(minutes=2)
+FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -52,7 +54,7 @@ async def enqueue(
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min ... capped at an hour: a day-long outage costs ~25 attempts."""
-    return min(timedelta(seconds=30 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+    return outbox_backoff(attempts, first=FIRST_BACKOFF, cap=MAX_BACKOFF)
 
 
 class OutboxDelivery:

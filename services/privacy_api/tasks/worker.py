@@ -18,6 +18,7 @@ import structlog
 from fastapi import FastAPI
 
 from libs.common.db import retry_while_unavailable, uuid7
+from libs.common.outbox import backoff
 from services.privacy_api.context import Collaborators, collaborators_of
 from services.privacy_api.deadlines import (
     purge_expired_exports,
@@ -314,13 +315,14 @@ class Worker:
 
     def _backoff(self, attempts: int) -> timedelta:
         settings = self.app.settings
-        seconds = min(
-            settings.task_backoff_initial_seconds * 2 ** max(attempts - 1, 0),
-            settings.task_backoff_max_seconds,
+        delay = backoff(
+            attempts,
+            first=timedelta(seconds=settings.task_backoff_initial_seconds),
+            cap=timedelta(seconds=settings.task_backoff_max_seconds),
         )
         # ±10% jitter, so tasks that failed together do not all come back together.
         jitter = 0.9 + secrets.randbelow(201) / 1000
-        return timedelta(seconds=seconds * jitter)
+        return delay * jitter
 
     def _time_left(self, task: PrivacyTask) -> float:
         """Seconds our lease on ``task`` still holds, less a margin for the last write."""

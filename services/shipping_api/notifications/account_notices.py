@@ -26,7 +26,7 @@ from libs.common.auth import ServiceTokenProvider
 from libs.common.db import retry_while_unavailable, uuid7
 from libs.common.errors import PROBLEM_BASE, AccountNotFound, DomainError, Unauthorized
 from libs.common.http import ServiceCaller
-from libs.common.outbox import claim_due
+from libs.common.outbox import backoff, claim_due
 from services.shipping_api.models import AccountNotice, WebhookEndpoint
 from services.shipping_api.webhooks.outbox import EndpointDisabledReason
 
@@ -49,8 +49,7 @@ class AccountNoticeKind(StrEnum):
 
 def next_notice_attempt(now: datetime, attempts: int) -> datetime:
     """30 s, 1 min, 2 min, 4 min ... capped at 1 h after the ``attempts``-th failure."""
-    delay: timedelta = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
-    moment: datetime = now + delay
+    moment: datetime = now + backoff(attempts, first=FIRST_RETRY, cap=MAX_RETRY_GAP)
     return moment
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import case, false, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.common.db import UTCDateTime, retry_while_unavailable
-from libs.common.outbox import claim_due
+from libs.common.outbox import backoff, claim_due
 from services.shipping_api.models import WebhookDelivery, WebhookEndpoint
 from services.shipping_api.notifications.account_notices import queue_endpoint_switched_off
 from services.shipping_api.webhooks.outbox import DeliveryState, EndpointDisabledReason
@@ -55,7 +55,7 @@ DISABLE_AFTER = timedelta(days=5)
 def next_attempt(now: datetime, attempts: int) -> datetime:
     """30 s, 1 min, 2 min, 4 min ... capped at 2 h, with up to 10% jitter so a receiver that
     comes back is not hit by every retry at once."""
-    delay = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY_GAP)
+    delay = backoff(attempts, first=FIRST_RETRY, cap=MAX_RETRY_GAP)
     jitter: timedelta = delay * (secrets.randbelow(1000) / 10_000)
     moment: datetime = now + delay + jitter
     return moment
