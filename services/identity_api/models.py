@@ -33,6 +33,7 @@ from libs.common.db import (
     uuid7,
 )
 from libs.common.idempotency import IdempotencyKeyMixin
+from libs.common.notices import NoticeKind
 from libs.common.pii import Erasure, PiiCategory, TableErasure, pii, table_info
 from libs.common.request_log import RequestLogMixin
 
@@ -392,12 +393,6 @@ class OutboxMail(UUIDPrimaryKey, Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
-
-
-class NoticeKind(StrEnum):
-    """What other services tell an account holder through identity (decision 0112)."""
-
-    WEBHOOK_ENDPOINT_SWITCHED_OFF = "webhook_endpoint_switched_off"
 
 
 class AccountNoticeRecord(Base):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.common.notices import NoticeKind
 from libs.common.validation import AwareTimestamp
-from services.identity_api.models import NoticeKind
 
 
 class SwitchedOffEndpoint(BaseModel):

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from libs.common.auth import ServiceTokenProvider
 from libs.common.db import retry_while_unavailable, uuid7
 from libs.common.errors import PROBLEM_BASE, AccountNotFound, DomainError, Unauthorized
 from libs.common.http import ServiceCaller
+from libs.common.notices import NoticeKind
 from libs.common.outbox import backoff, claim_due
 from services.shipping_api.models import AccountNotice, WebhookEndpoint
 from services.shipping_api.webhooks.outbox import EndpointDisabledReason
@@ -41,10 +41,6 @@ MAX_RETRY_GAP = timedelta(hours=1)
 
 TAKEN = (200, 201, 202, 204)
 """Identity has the notice (202 is its answer, also to a repeat of the same id)."""
-
-
-class AccountNoticeKind(StrEnum):
-    WEBHOOK_ENDPOINT_SWITCHED_OFF = "webhook_endpoint_switched_off"
 
 
 def next_notice_attempt(now: datetime, attempts: int) -> datetime:
@@ -69,7 +65,7 @@ async def queue_endpoint_switched_off(
         insert(AccountNotice).values(
             id=notice_id,
             account_id=account_id,
-            kind=AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF.value,
+            kind=NoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF.value,
             payload={
                 "id": str(endpoint_id),
                 "url": url,
@@ -88,7 +84,7 @@ async def queue_endpoint_switched_off(
 async def _still_true(session: AsyncSession, notice: AccountNotice) -> bool:
     """Whether what the notice tells is still so when it goes out: the endpoint it names is
     still switched off after failing."""
-    if notice.kind != AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
+    if notice.kind != NoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
         return True
     reason = await session.scalar(
         select(WebhookEndpoint.disabled_reason).where(
@@ -218,7 +214,7 @@ class AccountNoticeDispatcher:
         another kind is a route this identity does not serve, not an erased account)."""
         path = f"/internal/v1/accounts/{notice.account_id}/notices"
         body: dict[str, Any] = {"id": str(notice.id), "kind": notice.kind}
-        if notice.kind == AccountNoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
+        if notice.kind == NoticeKind.WEBHOOK_ENDPOINT_SWITCHED_OFF:
             body["webhook_endpoint"] = notice.payload
         try:
             response = await self._request(path, body)
