@@ -3,18 +3,26 @@
 ``python -m bench.cpu create`` (or ``read``, ``tracking``; ``--direct`` skips the gateway)
 starts the platform as ``make bench`` does, loads it with wrk in a few rounds and prints, per
 round, the CPU time per request of each service, Caddy, PostgreSQL (all its processes) and the
-rest of the machine (wrk, the kernel's own threads), and how busy the machine's CPUs were. Not a
-scenario with a target: the figure to read before changing anything for a throughput target
-(docs/performance.md, "What the profiles show").
+rest of the machine (wrk, the kernel's own threads), how busy the machine's CPUs were, each CPU's
+idle share, and for how much of the time some task was ready to run but waited for a CPU (the
+kernel's pressure stall information, where it has it). Not a scenario with a target: the figure
+to read before changing anything for a throughput target (docs/performance.md, "What the
+profiles show").
+
+``--pin`` is an experiment, not a setting of the platform: shipping_api gets the last CPU to
+itself and everything else (wrk, Caddy, PostgreSQL, the other services) the others, which tells
+whether the kernel's placement of the processes, rather than their work, leaves CPU time unused.
+Affinities are put back when it ends, PostgreSQL's included (it is the machine's server).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.platform import BenchPlatform, bench_platform
@@ -23,15 +31,21 @@ from bench.wrk import LoadResult, rotating_lua, run_wrk
 from tests.support.platform import shipment_payload
 
 
+def postgres_pids() -> list[int]:
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if comm.read_text().startswith("postgres"):
+                pids.append(int(comm.parent.name))
+    return pids
+
+
 def postgres_cpu_seconds() -> float:
     """CPU time of all PostgreSQL's processes so far (backends come and go: a gone one counts 0)."""
     total = 0.0
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().startswith("postgres"):
-                total += cpu_seconds(int(comm.parent.name))
-        except OSError:
-            continue  # gone meanwhile
+    for pid in postgres_pids():
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
     return total
 
 
@@ -39,6 +53,59 @@ def machine_busy_seconds() -> float:
     """CPU time the whole machine spent outside idle and I/O wait, all CPUs together."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_idle_seconds() -> list[float]:
+    """Per CPU, the time it has spent idle (I/O wait included) so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = []
+    for line in Path("/proc/stat").read_text().splitlines()[1:]:
+        if not line.startswith("cpu"):
+            break
+        values = [int(v) for v in line.split()[1:]]
+        idle.append((values[3] + values[4]) / ticks)
+    return idle
+
+
+def cpu_waiting_seconds() -> float | None:
+    """Time during which at least one task was ready to run and waited for a CPU (PSI's
+    ``some`` total), or ``None`` where the kernel does not report it."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
+def _set_affinity(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` (Go's included) onto ``cpus``; a process gone meanwhile is fine."""
+    for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextlib.contextmanager
+def shipping_on_its_own_cpu(platform: BenchPlatform) -> Iterator[None]:
+    """shipping_api alone on the last CPU, everything else on the others, until the block ends.
+    PostgreSQL's new backends inherit the postmaster's affinity, so the postmaster moves too."""
+    everything = os.sched_getaffinity(0)
+    if len(everything) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    own = {max(everything)}
+    rest = everything - own
+    processes = platform.stack.processes
+    others = [p.popen.pid for name, p in processes.items() if name != "shipping"]
+    moved = [*others, *postgres_pids()]
+    try:
+        for pid in moved:
+            _set_affinity(pid, rest)
+        _set_affinity(processes["shipping"].popen.pid, own)
+        os.sched_setaffinity(0, rest)  # wrk, started from here, inherits it
+        yield
+    finally:
+        os.sched_setaffinity(0, everything)
+        for pid in [*moved, *postgres_pids(), processes["shipping"].popen.pid]:
+            _set_affinity(pid, everything)
 
 
 def _load(platform: BenchPlatform, kind: str, base: str, seconds: int) -> LoadResult:
@@ -60,7 +127,9 @@ def _load(platform: BenchPlatform, kind: str, base: str, seconds: int) -> LoadRe
 def measure_rounds(
     platform: BenchPlatform, load: Callable[[], LoadResult], rounds: int
 ) -> list[dict[str, float]]:
-    """Per round: requests per second and, per process, CPU microseconds per request."""
+    """Per round: requests per second, per process CPU microseconds per request, and how the
+    CPUs were used (``busy %`` of all, each one's ``idle %``, ``waiting %`` of the time some
+    task waited for a CPU)."""
     processes = {name: p.popen.pid for name, p in platform.stack.processes.items()}
     cpus = os.cpu_count() or 1
     figures = []
@@ -68,6 +137,8 @@ def measure_rounds(
         before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         postgres_before = postgres_cpu_seconds()
         busy_before = machine_busy_seconds()
+        idle_before = cpu_idle_seconds()
+        waiting_before = cpu_waiting_seconds()
         result = load()
         per_request = 1e6 / max(result.requests, 1)
         row = {
@@ -77,6 +148,12 @@ def measure_rounds(
         busy = machine_busy_seconds() - busy_before
         row["rest"] = busy * per_request - sum(row.values())
         row["busy %"] = busy / (cpus * result.seconds) * 100
+        idle_after = cpu_idle_seconds()
+        for cpu, (after, before_idle) in enumerate(zip(idle_after, idle_before, strict=True)):
+            row[f"cpu{cpu} idle %"] = (after - before_idle) / result.seconds * 100
+        waiting_after = cpu_waiting_seconds()
+        if waiting_before is not None and waiting_after is not None:
+            row["waiting %"] = (waiting_after - waiting_before) / result.seconds * 100
         row["req/s"] = result.rps
         figures.append(row)
     return figures
@@ -88,8 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direct", action="store_true", help="to shipping_api, not the gateway")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=6, help="length of each round")
+    parser.add_argument(
+        "--pin", action="store_true", help="shipping_api on a CPU of its own (an experiment)"
+    )
     args = parser.parse_args(argv)
-    with bench_platform() as platform:
+    with contextlib.ExitStack() as stack_of_contexts:
+        platform = stack_of_contexts.enter_context(bench_platform())
+        if args.pin:
+            stack_of_contexts.enter_context(shipping_on_its_own_cpu(platform))
         stack = platform.stack
         base = stack.service_url("shipping") if args.direct else stack.gateway_url
         _load(platform, args.kind, base, 2)  # warm-up
@@ -98,9 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             return _load(platform, args.kind, base, args.seconds)
 
         for row in measure_rounds(platform, load, args.rounds):
+            use = [row.pop("busy %"), *(row.pop(k) for k in list(row) if k.endswith("idle %"))]
+            waiting = row.pop("waiting %", None)
             print(
-                f"{row.pop('req/s'):8,.0f} req/s, {row.pop('busy %'):3.0f} % busy; "
-                "CPU us per request: "
+                f"{row.pop('req/s'):8,.0f} req/s, {use[0]:3.0f} % busy (idle: "
+                + ", ".join(f"cpu{cpu} {idle:.0f} %" for cpu, idle in enumerate(use[1:]))
+                + ("" if waiting is None else f"; a task waiting for a CPU {waiting:.0f} %")
+                + "); CPU us per request: "
                 + ", ".join(f"{name} {value:.0f}" for name, value in row.items())
             )
     return 0
