@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from services.shipping_api.settings import ShippingSettings
 from tests.shipping.conftest import Shipping, settings_for, start_shipping
-from tests.shipping.test_webhooks import as_json, deliver, deliveries, redeliver, register
+from tests.shipping.test_webhooks import as_json, deliver, deliveries, pause, redeliver, register
 from tests.support.shipping_receiver import Receiver
 from tests.support.tokens import TokenIssuer
 
@@ -178,11 +178,7 @@ async def test_the_account_switching_it_off_gives_no_reason(
     shipping: Shipping, receiver: Receiver
 ) -> None:
     endpoint = await register(shipping, receiver.url)
-    response = await shipping.client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}",
-        json={"is_active": False},
-        headers=shipping.headers,
-    )
+    response = await pause(shipping, endpoint["id"])
     assert response.status_code == 200
     body = response.json()
     assert (body["is_active"], body["disabled_reason"], body["disabled_at"]) == (False, None, None)

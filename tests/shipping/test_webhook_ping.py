@@ -16,7 +16,7 @@ from services.shipping_api.settings import ShippingSettings
 from services.shipping_api.webhooks import service
 from services.shipping_api.webhooks.signing import verify
 from tests.shipping.conftest import Shipping, delete_account_rows, settings_for, start_shipping
-from tests.shipping.test_webhooks import deliver, register
+from tests.shipping.test_webhooks import deliver, pause, register
 from tests.support.db import on_postgres
 from tests.support.shipping_receiver import Receiver
 from tests.support.tokens import TokenIssuer
@@ -80,11 +80,7 @@ async def test_one_ping_at_a_time(shipping: Shipping, receiver: Receiver) -> Non
 
 async def test_a_paused_endpoint_is_not_pinged(shipping: Shipping, receiver: Receiver) -> None:
     endpoint = await register(shipping, receiver.url)
-    paused = await shipping.client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}",
-        json={"is_active": False},
-        headers=shipping.headers,
-    )
+    paused = await pause(shipping, endpoint["id"])
     assert paused.status_code == 200
     refused = await ping(shipping, endpoint["id"])
     assert refused.status_code == 409

@@ -47,6 +47,13 @@ async def register(shipping: Shipping, url: str, events: list[str] | None = None
     return body
 
 
+async def pause(shipping: Shipping, endpoint_id: str) -> httpx.Response:
+    """The account switches the endpoint off (``is_active: false``)."""
+    return await shipping.client.patch(
+        f"/v1/webhook-endpoints/{endpoint_id}", json={"is_active": False}, headers=shipping.headers
+    )
+
+
 async def deliver(shipping: Shipping) -> int:
     tried: int = await shipping.app.state.webhook_dispatcher.run_once(shipping.clock.now())
     return tried
@@ -283,11 +290,7 @@ async def test_dns_is_checked_again_at_delivery_time(shipping: Shipping) -> None
 
 async def test_paused_endpoint_gets_nothing(shipping: Shipping, receiver: Receiver) -> None:
     endpoint = await register(shipping, receiver.url)
-    await shipping.client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}",
-        json={"is_active": False},
-        headers=shipping.headers,
-    )
+    await pause(shipping, endpoint["id"])
     await shipping.create()
     assert await deliver(shipping) == 0
     assert receiver.received == []
@@ -549,11 +552,7 @@ async def test_redelivery_is_refused_for_a_paused_endpoint_or_an_erased_payload(
     await shipping.create()
     await deliver(shipping)
     [delivery] = await deliveries(shipping)
-    paused = await shipping.client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}",
-        json={"is_active": False},
-        headers=shipping.headers,
-    )
+    paused = await pause(shipping, endpoint["id"])
     assert paused.status_code == 200
     response = await redeliver(shipping, endpoint["id"], delivery.id)
     assert response.status_code == 409
