@@ -10,6 +10,10 @@ asyncpg connections of its own, with prepared statements cached per connection. 
 runs on its own, so it is its own transaction: a write of several tables is one statement
 (data-modifying ``WITH``), stored whole or not at all.
 
+Writes whose rows the caller does not need go through :meth:`DirectStatements.write`: those of
+one statement that wait for a connection at the same time are sent together, in one pipelined
+round trip that PostgreSQL runs as one transaction with one commit (0710).
+
 Only on PostgreSQL: elsewhere :meth:`DirectStatements.fetch` answers ``None`` and the caller goes
 the ordinary way. A failed read may simply be read again the ordinary way; a failed write only
 when it certainly did not run (:func:`may_have_run`). Tests that run the app inside one
@@ -20,6 +24,8 @@ the test wrote and a failed statement leaves the test's transaction usable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,6 +105,21 @@ class DirectStatement:
         return [constants[name] if name in constants else params[name] for name in self.names]
 
 
+class _Write:
+    """One caller's write waiting to be sent, and where its outcome goes."""
+
+    __slots__ = ("arguments", "outcome")
+
+    def __init__(self, arguments: list[Any], outcome: asyncio.Future[None]) -> None:
+        self.arguments = arguments
+        self.outcome = outcome
+
+
+class _SendAlone(Exception):
+    """The batch a write went with was refused whole: nothing of it is stored, and the write is
+    sent again on its own, so that its caller learns what its own statement does."""
+
+
 class DirectStatements:
     """A service's direct statements, on a few asyncpg connections of their own: opened as
     statements need them (up to ``max_size``), kept idle between them, closed with the service.
@@ -116,15 +137,18 @@ class DirectStatements:
         schema: str | None,
         application_name: str,
         max_size: int,
+        max_batch: int = 32,
         connect_timeout_seconds: float = 5.0,
     ) -> None:
         self.database = database
         self.schema = schema
         self.application_name = application_name
         self.max_size = max_size
+        self.max_batch = max_batch
         self.connect_timeout_seconds = connect_timeout_seconds
         self._slots = asyncio.Semaphore(max_size)
         self._idle: list[asyncpg.Connection] = []
+        self._writes: dict[DirectStatement, deque[_Write]] = {}
         self._open = 0
         self._closed = False
 
@@ -173,6 +197,88 @@ class DirectStatements:
                 self._idle.append(connection)
             return rows
 
+    async def write(self, statement: DirectStatement, params: Mapping[str, Any]) -> bool:
+        """Runs ``statement`` (a write; its rows are not kept): ``False`` when direct statements
+        do not exist here (not PostgreSQL), ``True`` once PostgreSQL has committed it.
+
+        Writes of one statement that wait for a connection go together: the next connection
+        free takes every one waiting (up to ``max_batch``) and sends them in one round trip
+        (asyncpg's ``executemany``), which PostgreSQL runs as one implicit transaction with one
+        commit. A lone write is sent as :meth:`fetch` sends it. Each caller sees what its own
+        statement alone would have given: when PostgreSQL (or asyncpg, before sending) refuses
+        the batch, nothing of it is stored and each write is sent again on its own; when the
+        connection fails once the batch was sent, every write of it raises that error, for
+        which :func:`may_have_run` holds. A caller cancelled while its write waits leaves it
+        unsent.
+        """
+        if not self.available:
+            return False
+        engine = self.database.bind
+        if isinstance(engine, AsyncConnection):
+            await self.fetch(statement, params)  # the test's own connection: nothing to share
+            return True
+        mine = _Write(statement.arguments(params), asyncio.get_running_loop().create_future())
+        waiting = self._writes.get(statement)
+        if waiting is None:
+            waiting = self._writes[statement] = deque()
+        waiting.append(mine)
+        try:
+            async with self._slots:
+                # Another connection may have taken it meanwhile; then this one sends what came
+                # after it, if anything, and the outcome arrives from there.
+                while not mine.outcome.done() and waiting:
+                    batch: list[_Write] = []
+                    while waiting and len(batch) < self.max_batch:
+                        write = waiting.popleft()
+                        if not write.outcome.cancelled():
+                            batch.append(write)
+                    if batch:
+                        await self._send(engine, statement, batch)
+            await mine.outcome
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                waiting.remove(mine)  # not sent
+            if not mine.outcome.cancel() and not mine.outcome.cancelled():
+                mine.outcome.exception()  # settled as it was cancelled: nobody else reads it
+            raise
+        except _SendAlone:
+            await self.fetch(statement, params)
+        return True
+
+    async def _send(
+        self, engine: AsyncEngine, statement: DirectStatement, batch: list[_Write]
+    ) -> None:
+        """Sends ``batch`` on one connection and settles every write's outcome."""
+        try:
+            connection = self._idle_connection() or await self._connect(engine)
+        except DIRECT_ERRORS as exc:
+            not_sent = StatementNotSent(type(exc).__name__)
+            not_sent.__cause__ = exc
+            _settle(batch, not_sent)
+            return
+        try:
+            if len(batch) == 1:
+                await connection.fetch(statement.sql, *batch[0].arguments)
+            else:
+                await connection.executemany(statement.sql, [w.arguments for w in batch])
+        except asyncio.CancelledError:
+            # The caller that was sending it went away: the batch may have run.
+            self._discard(connection)
+            _settle(batch, ConnectionAbortedError("the batch's sender was cancelled"))
+            raise
+        except BaseException as exc:
+            self._discard(connection)
+            refused_whole = len(batch) > 1 and not may_have_run(exc)
+            _settle(batch, _SendAlone() if refused_whole else exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if self._closed:
+            self._discard(connection)
+        else:
+            self._idle.append(connection)
+        _settle(batch, None)
+
     async def _connect(self, engine: AsyncEngine) -> asyncpg.Connection:
         server_settings = {"application_name": self.application_name}
         if self.schema:
@@ -206,3 +312,13 @@ class DirectStatements:
         for connection in idle:
             self._open -= 1
             await connection.close(timeout=self.connect_timeout_seconds)
+
+
+def _settle(batch: list[_Write], error: BaseException | None) -> None:
+    for write in batch:
+        if write.outcome.done():  # its caller was cancelled
+            continue
+        if error is None:
+            write.outcome.set_result(None)
+        else:
+            write.outcome.set_exception(error)

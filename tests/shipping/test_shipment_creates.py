@@ -8,12 +8,14 @@ document. On SQLite every create is routed, and the same assertions hold.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.exc import OperationalError
 
 from libs.common.auth import Role, Scope
@@ -28,10 +30,16 @@ from services.shipping_api.models import (
 )
 from services.shipping_api.shipments import fastpath, repository, service
 from services.shipping_api.shipments.endpoints import shipment_read
-from tests.shipping.conftest import Shipping, record_direct_statements
+from tests.shipping.conftest import (
+    Shipping,
+    delete_account_rows,
+    record_direct_statements,
+    settings_for,
+    start_shipping,
+)
 from tests.support.db import on_postgres
 from tests.support.shipping_factories import shipment_body
-from tests.support.tokens import bearer
+from tests.support.tokens import TokenIssuer, bearer
 
 
 @pytest.fixture
@@ -379,3 +387,102 @@ async def test_a_sandbox_key_makes_a_sandbox_shipment(
     assert created["mode"] == "test"
     assert (await shipping.stored(created["id"])).mode == "test"
     assert len(direct_creates) == (1 if on_postgres() else 0)
+
+
+async def creates_sent_together(
+    shipping: Shipping, bodies: list[dict[str, Any]]
+) -> list[httpx.Response]:
+    """``bodies`` posted while the only direct connection is taken: every create waits for it,
+    and they are sent together once it is free."""
+    direct = shipping.app.state.direct
+    assert direct.max_size == 1
+    await direct._slots.acquire()
+    try:
+        posts = [asyncio.create_task(post(shipping, body)) for body in bodies]
+        for _ in range(1000):  # ten seconds at most
+            if len(direct._writes.get(fastpath.CREATE, ())) == len(bodies):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the creates never waited for the connection")
+    finally:
+        direct._slots.release()
+    return await asyncio.gather(*posts)
+
+
+async def transactions_of(shipping: Shipping, ids: list[str]) -> int:
+    """How many transactions stored these shipments (each row carries its inserting one)."""
+    async with shipping.session() as session:
+        count = await session.scalar(
+            select(func.count(func.distinct(literal_column("xmin::text"))))
+            .select_from(Shipment)
+            .where(Shipment.id.in_([uuid.UUID(i) for i in ids]))
+        )
+    return int(count or 0)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the one-statement create exists on PostgreSQL only")
+async def test_creates_that_arrive_together_are_committed_together(
+    shipping_settings: Any, issuer: TokenIssuer
+) -> None:
+    settings = settings_for(shipping_settings, db_direct_pool_size=1)
+    async with start_shipping(settings, issuer, committed=True) as shipping:
+        try:
+            subscribed = await register_endpoint(shipping, ["shipment.created"])
+            bodies = [shipment_body(reference=f"ORDER-{n}", parcels=n) for n in (1, 2, 3, 1)]
+            responses = await creates_sent_together(shipping, bodies)
+            assert [r.status_code for r in responses] == [201] * 4, responses[0].text
+            ids = [r.json()["id"] for r in responses]
+            assert await transactions_of(shipping, ids) == 1
+            for response, body in zip(responses, bodies, strict=True):
+                stored = await rows_of(shipping, response.json()["id"])
+                assert response.json() == stored["document"]
+                assert stored["document"]["reference"] == body["reference"]
+                assert len(stored["document"]["parcels"]) == len(body["parcels"])
+                assert len(stored["events"]) == 1
+                [delivery] = stored["deliveries"]
+                assert delivery.endpoint_id == subscribed
+                assert delivery.payload["data"]["shipment"]["id"] == response.json()["id"]
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the one-statement create exists on PostgreSQL only")
+async def test_a_create_refused_in_a_batch_leaves_the_others_stored_once(
+    shipping_settings: Any, issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One create of the batch draws a tracking code already taken: PostgreSQL refuses the
+    batch, nothing of it is stored, and each create is sent again on its own (the one with the
+    taken code with a new code, as when it is alone)."""
+    settings = settings_for(shipping_settings, db_direct_pool_size=1)
+    async with start_shipping(settings, issuer, committed=True) as shipping:
+        try:
+            taken = (await shipping.create(reference="ORDER-FIRST"))["tracking_code"]
+            fresh = service.new_tracking_code
+            handed_out: list[str] = []
+
+            def taken_for_the_second() -> str:
+                code = taken if len(handed_out) == 1 else fresh()
+                handed_out.append(code)
+                return code
+
+            monkeypatch.setattr(service, "new_tracking_code", taken_for_the_second)
+            bodies = [shipment_body(reference=f"ORDER-{n}") for n in range(3)]
+            responses = await creates_sent_together(shipping, bodies)
+            assert [r.status_code for r in responses] == [201] * 3, responses[1].text
+            # The batch's second create drew the taken code (and a new one when sent again).
+            assert len(handed_out) == 3
+            assert handed_out[1] == taken
+            codes = [r.json()["tracking_code"] for r in responses]
+            assert taken not in codes
+            async with shipping.session() as session:
+                stored = (
+                    await session.scalars(
+                        select(Shipment.reference).where(Shipment.account_id == shipping.account_id)
+                    )
+                ).all()
+            assert sorted(stored) == ["ORDER-0", "ORDER-1", "ORDER-2", "ORDER-FIRST"]
+            # Sent again one by one: a transaction each.
+            assert await transactions_of(shipping, [r.json()["id"] for r in responses]) == 3
+        finally:
+            await delete_account_rows(shipping.database, shipping.account_id)

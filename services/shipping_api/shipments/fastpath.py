@@ -134,7 +134,9 @@ class DirectShipmentReads(PreRoutingAnswers):
 
 class DirectShipmentCreates(PreRoutingAnswers):
     """``POST /v1/shipments`` without an ``Idempotency-Key``, stored with one statement
-    (``repository.CREATE_ONE``) and answered ``201`` as the route answers."""
+    (``repository.CREATE_ONE``) and answered ``201`` as the route answers. Creates that wait for
+    a connection at the same time are sent together and committed as one transaction
+    (``DirectStatements.write``, 0710)."""
 
     method = "POST"
     prefix = shipments_router.prefix
@@ -164,7 +166,7 @@ class DirectShipmentCreates(PreRoutingAnswers):
             return False  # the route names what is wrong, as it always has
         for _ in range(_ATTEMPTS):
             try:
-                await direct.fetch(CREATE, service.direct_create_parameters(prepared, context))
+                await direct.write(CREATE, service.direct_create_parameters(prepared, context))
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == _TRACKING_CODE_TAKEN:
                     prepared.row["tracking_code"] = new_tracking_code()
