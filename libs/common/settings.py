@@ -64,7 +64,8 @@ class BaseServiceSettings(BaseSettings):
     requests wait for a connection instead (docs/decisions/0701-performance-budget.md)."""
     db_direct_pool_size: int = Field(8, ge=1, le=100)
     """PostgreSQL only: at most this many asyncpg connections serve the hottest reads and
-    creates without the ORM (``libs.common.driver.DirectStatements``), opened as needed."""
+    creates without the ORM (``libs.common.driver.DirectStatements``), opened as needed.
+    Creates that wait for one are sent together when it comes free (0710)."""
     migrate_on_start: bool | None = None
     """Run migrations before serving. Defaults to true on SQLite (the embedded setup)."""
 
