@@ -260,7 +260,7 @@ def build_app(definition: ServiceDefinition, overrides: Overrides | None = None)
             await request_log_sink.start()
             sink.target = request_log_sink
         app.state.request_log_sink = request_log_sink
-        metrics.bind(database, request_log_sink)
+        metrics.bind(database, request_log_sink, app.state.direct)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for extra in definition.lifespans:

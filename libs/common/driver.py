@@ -150,6 +150,10 @@ class DirectStatements:
         self._idle: list[asyncpg.Connection] = []
         self._writes: dict[DirectStatement, deque[_Write]] = {}
         self._open = 0
+        self.writes_sent = 0
+        """Writes sent so far (:meth:`write`), alone or together; with :attr:`write_round_trips`
+        the metrics tell how many go together."""
+        self.write_round_trips = 0
         self._closed = False
 
     @property
@@ -256,6 +260,8 @@ class DirectStatements:
             not_sent.__cause__ = exc
             _settle(batch, not_sent)
             return
+        self.writes_sent += len(batch)
+        self.write_round_trips += 1
         try:
             if len(batch) == 1:
                 await connection.fetch(statement.sql, *batch[0].arguments)

@@ -34,6 +34,7 @@ from starlette.types import Scope
 
 if TYPE_CHECKING:
     from libs.common.db import Database
+    from libs.common.driver import DirectStatements
     from libs.common.request_log import RequestLogSink
 
 UNMATCHED_ROUTE = "unmatched"
@@ -135,6 +136,7 @@ class Metrics:
         self.gauge_timeout_seconds = gauge_timeout_seconds
         self.database: Database | None = None
         self.request_log_sink: RequestLogSink | None = None
+        self.direct: DirectStatements | None = None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._gauges: dict[str, DatabaseGauge] = {}
         self._gauge_values: dict[str, dict[tuple[str, ...], float]] = {}
@@ -169,11 +171,15 @@ class Metrics:
     # -- wiring --------------------------------------------------------------------------------
 
     def bind(
-        self, database: Database | None, request_log_sink: RequestLogSink | None = None
+        self,
+        database: Database | None,
+        request_log_sink: RequestLogSink | None = None,
+        direct: DirectStatements | None = None,
     ) -> None:
         """Attach what the app builds in its lifespan (and detach it with ``None``)."""
         self.database = database
         self.request_log_sink = request_log_sink
+        self.direct = direct
 
     def add_database_gauge(self, gauge: DatabaseGauge) -> None:
         if gauge.name in self._gauges:
@@ -221,7 +227,8 @@ class Metrics:
 
 
 class _ServiceCollector(Collector):
-    """Values read at scrape time: pool usage, request-log sink, database gauges."""
+    """Values read at scrape time: pool usage, direct statements, request-log sink, database
+    gauges."""
 
     def __init__(self, metrics: Metrics, version: str) -> None:
         self.metrics = metrics
@@ -235,6 +242,7 @@ class _ServiceCollector(Collector):
         info.add_metric([metrics.service, self.version], 1.0)
         yield info
         yield from self._pool()
+        yield from self._direct()
         sink = metrics.request_log_sink
         if sink is not None:
             written = CounterMetricFamily(
@@ -267,6 +275,29 @@ class _ServiceCollector(Collector):
             for name in metrics._gauges:
                 errors.add_metric([name], float(metrics._gauge_errors.get(name, 0)))
             yield errors
+
+    def _direct(self) -> Iterable[Metric]:
+        direct = self.metrics.direct
+        if direct is None or not direct.available:
+            return
+        connections = GaugeMetricFamily(
+            "db_direct_connections",
+            "Open asyncpg connections of the statements sent without the ORM.",
+        )
+        connections.add_metric([], float(direct.size))
+        yield connections
+        writes = CounterMetricFamily(
+            "db_direct_writes", "Writes sent without the ORM (shipment creates), alone or together."
+        )
+        writes.add_metric([], float(direct.writes_sent))
+        yield writes
+        round_trips = CounterMetricFamily(
+            "db_direct_write_round_trips",
+            "Round trips (and transactions) that carried those writes; writes per round trip is "
+            "how many went together.",
+        )
+        round_trips.add_metric([], float(direct.write_round_trips))
+        yield round_trips
 
     def _pool(self) -> Iterable[Metric]:
         database = self.metrics.database

@@ -21,7 +21,7 @@ from services.identity_api.app import MIGRATIONS_DIR
 from services.identity_api.models import RequestLog
 from services.identity_api.settings import IdentitySettings
 from tests.support.apps import running
-from tests.support.db import rolled_back
+from tests.support.db import on_postgres, rolled_back
 
 things = APIRouter()
 
@@ -200,6 +200,21 @@ async def test_database_pool_usage_is_reported_when_the_app_owns_its_engine(
     assert value(samples, "db_pool_connections", state="in_use") == 0
     assert value(samples, "db_pool_connections", state="idle") >= 1
     assert value(samples, "db_pool_size") >= 1
+
+
+async def test_direct_statements_are_reported_where_they_exist(
+    identity_settings: IdentitySettings,
+) -> None:
+    """Statements sent without the ORM exist on PostgreSQL only; elsewhere there is nothing to
+    report (the shipping tests count real writes)."""
+    async with metrics_app(identity_settings) as (_app, client):
+        samples = await scrape(client)
+    if on_postgres():
+        assert value(samples, "db_direct_connections") == 0
+        assert value(samples, "db_direct_writes_total") == 0
+        assert value(samples, "db_direct_write_round_trips_total") == 0
+    else:
+        assert not any(name.startswith("db_direct") for name in samples)
 
 
 async def _request_log_rows(session: AsyncSession) -> float:
