@@ -245,22 +245,24 @@ class _ServiceCollector(Collector):
         yield from self._direct()
         sink = metrics.request_log_sink
         if sink is not None:
-            written = CounterMetricFamily(
-                "request_log_entries_written", "Request-log entries stored in the database."
+            yield _one(
+                CounterMetricFamily,
+                "request_log_entries_written",
+                "Request-log entries stored in the database.",
+                sink.written,
             )
-            written.add_metric([], float(sink.written))
-            yield written
-            dropped = CounterMetricFamily(
+            yield _one(
+                CounterMetricFamily,
                 "request_log_entries_dropped",
                 "Request-log entries not stored (queue full or database failing).",
+                sink.dropped,
             )
-            dropped.add_metric([], float(sink.dropped))
-            yield dropped
-            queued = GaugeMetricFamily(
-                "request_log_queue_length", "Request-log entries waiting to be stored."
+            yield _one(
+                GaugeMetricFamily,
+                "request_log_queue_length",
+                "Request-log entries waiting to be stored.",
+                sink.queue.qsize(),
             )
-            queued.add_metric([], float(sink.queue.qsize()))
-            yield queued
         for name, gauge in metrics._gauges.items():
             family = GaugeMetricFamily(name, gauge.documentation, labels=list(gauge.labelnames))
             for labels, value in metrics._gauge_values.get(name, {}).items():
@@ -280,24 +282,25 @@ class _ServiceCollector(Collector):
         direct = self.metrics.direct
         if direct is None or not direct.available:
             return
-        connections = GaugeMetricFamily(
+        yield _one(
+            GaugeMetricFamily,
             "db_direct_connections",
             "Open asyncpg connections of the statements sent without the ORM.",
+            direct.size,
         )
-        connections.add_metric([], float(direct.size))
-        yield connections
-        writes = CounterMetricFamily(
-            "db_direct_writes", "Writes sent without the ORM (shipment creates), alone or together."
+        yield _one(
+            CounterMetricFamily,
+            "db_direct_writes",
+            "Writes sent without the ORM (shipment creates), alone or together.",
+            direct.writes_sent,
         )
-        writes.add_metric([], float(direct.writes_sent))
-        yield writes
-        round_trips = CounterMetricFamily(
+        yield _one(
+            CounterMetricFamily,
             "db_direct_write_round_trips",
             "Round trips (and transactions) that carried those writes; writes per round trip is "
             "how many went together.",
+            direct.write_round_trips,
         )
-        round_trips.add_metric([], float(direct.write_round_trips))
-        yield round_trips
 
     def _pool(self) -> Iterable[Metric]:
         database = self.metrics.database
@@ -307,20 +310,36 @@ class _ServiceCollector(Collector):
         pool = bind.sync_engine.pool
         if not all(hasattr(pool, name) for name in ("size", "checkedout", "checkedin")):
             return
-        size = GaugeMetricFamily("db_pool_size", "Connections the pool keeps open.")
-        size.add_metric([], float(pool.size()))  # type: ignore[attr-defined]
-        yield size
-        overflow = GaugeMetricFamily(
-            "db_pool_max_overflow", "Connections the pool may open beyond its size."
+        yield _one(
+            GaugeMetricFamily,
+            "db_pool_size",
+            "Connections the pool keeps open.",
+            pool.size(),  # type: ignore[attr-defined]
         )
-        overflow.add_metric([], float(getattr(pool, "_max_overflow", 0)))
-        yield overflow
+        yield _one(
+            GaugeMetricFamily,
+            "db_pool_max_overflow",
+            "Connections the pool may open beyond its size.",
+            getattr(pool, "_max_overflow", 0),
+        )
         connections = GaugeMetricFamily(
             "db_pool_connections", "Open connections by state.", labels=["state"]
         )
         connections.add_metric(["in_use"], float(pool.checkedout()))  # type: ignore[attr-defined]
         connections.add_metric(["idle"], float(pool.checkedin()))  # type: ignore[attr-defined]
         yield connections
+
+
+def _one(
+    family: type[GaugeMetricFamily | CounterMetricFamily],
+    name: str,
+    documentation: str,
+    value: float,
+) -> Metric:
+    """A metric of one unlabelled sample."""
+    metric = family(name, documentation)
+    metric.add_metric([], float(value))
+    return metric
 
 
 def build_metrics_router() -> APIRouter:
