@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -27,6 +26,7 @@ from bench.platform import BenchPlatform, bench_platform
 from bench.report import Result
 from bench.servers import ROOT, Served, rss_megabytes, uvicorn_app
 from bench.wrk import LoadResult, rotating_lua, run_wrk
+from tests.support.metrics import direct_writes
 from tests.support.platform import shipment_payload, wait_for_status
 
 
@@ -232,17 +232,12 @@ def shipment_get(run: Run) -> list[Result]:
     return [_ratio("GET /v1/shipments/{id} with an API key", result, reference, 0.4, "hello")]
 
 
-def direct_writes(platform: BenchPlatform) -> tuple[float, float]:
-    """shipping's ``/metrics``: creates sent without the ORM so far, and the round trips (each
-    one transaction) that carried them (0710)."""
+def shipping_direct_writes(platform: BenchPlatform) -> tuple[float, float]:
+    """shipping's creates sent without the ORM so far, and the round trips (each one
+    transaction) that carried them (0710)."""
     response = httpx.get(platform.stack.service_url("shipping") + "/metrics", timeout=10)
     response.raise_for_status()
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-    return samples["db_direct_writes_total"], samples["db_direct_write_round_trips_total"]
+    return direct_writes(response.text)
 
 
 def shipment_create(run: Run) -> list[Result]:
@@ -251,11 +246,11 @@ def shipment_create(run: Run) -> list[Result]:
     headers = {**platform.key_header, "Content-Type": "application/json"}
     url = platform.stack.gateway_url + "/v1/shipments"
     run_wrk(url, seconds=2, method="POST", body=body, headers=headers)
-    writes_before, round_trips_before = direct_writes(platform)
+    writes_before, round_trips_before = shipping_direct_writes(platform)
     result, reference = run.beside_hello(
         lambda: run_wrk(url, seconds=run.seconds, method="POST", body=body, headers=headers)
     )
-    writes_after, round_trips_after = direct_writes(platform)
+    writes_after, round_trips_after = shipping_direct_writes(platform)
     together = (writes_after - writes_before) / max(round_trips_after - round_trips_before, 1)
     refused = result.requests - result.count(201)
     ratio = result.rps / reference

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.traffic import Answer, Traffic
+from tests.support.metrics import direct_writes
 from tests.support.platform import (
     FAST_PASSWORD_HASHING,
     create_api_key,
@@ -119,12 +119,7 @@ async def _direct_writes(client: httpx.AsyncClient, stack: Stack) -> tuple[float
     them."""
     response = await client.get(f"{stack.service_url('shipping')}/metrics")
     assert response.status_code == 200
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-    return samples["db_direct_writes_total"], samples["db_direct_write_round_trips_total"]
+    return direct_writes(response.text)
 
 
 async def _request_log_ids(stack: Stack, account_id: uuid.UUID) -> dict[str, set[str]]:
