@@ -49,22 +49,19 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
-def machine_busy_seconds() -> float:
-    """CPU time the whole machine spent outside idle and I/O wait, all CPUs together."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_idle_seconds() -> list[float]:
-    """Per CPU, the time it has spent idle (I/O wait included) so far."""
+def cpu_seconds_so_far() -> tuple[float, list[float]]:
+    """From one reading of ``/proc/stat``: the time all CPUs together spent outside idle and
+    I/O wait, and each CPU's time idle (I/O wait included)."""
     ticks = os.sysconf("SC_CLK_TCK")
+    lines = Path("/proc/stat").read_text().splitlines()
+    total = [int(v) for v in lines[0].split()[1:]]
     idle = []
-    for line in Path("/proc/stat").read_text().splitlines()[1:]:
+    for line in lines[1:]:
         if not line.startswith("cpu"):
             break
         values = [int(v) for v in line.split()[1:]]
         idle.append((values[3] + values[4]) / ticks)
-    return idle
+    return (sum(total) - total[3] - total[4]) / ticks, idle
 
 
 def cpu_waiting_seconds() -> float | None:
@@ -136,8 +133,7 @@ def measure_rounds(
     for _ in range(rounds):
         before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         postgres_before = postgres_cpu_seconds()
-        busy_before = machine_busy_seconds()
-        idle_before = cpu_idle_seconds()
+        busy_before, idle_before = cpu_seconds_so_far()
         waiting_before = cpu_waiting_seconds()
         result = load()
         per_request = 1e6 / max(result.requests, 1)
@@ -145,10 +141,10 @@ def measure_rounds(
             name: (cpu_seconds(pid) - before[name]) * per_request for name, pid in processes.items()
         }
         row["postgres"] = (postgres_cpu_seconds() - postgres_before) * per_request
-        busy = machine_busy_seconds() - busy_before
+        busy_after, idle_after = cpu_seconds_so_far()
+        busy = busy_after - busy_before
         row["rest"] = busy * per_request - sum(row.values())
         row["busy %"] = busy / (cpus * result.seconds) * 100
-        idle_after = cpu_idle_seconds()
         for cpu, (after, before_idle) in enumerate(zip(idle_after, idle_before, strict=True)):
             row[f"cpu{cpu} idle %"] = (after - before_idle) / result.seconds * 100
         waiting_after = cpu_waiting_seconds()

@@ -186,19 +186,13 @@ class DirectStatements:
                 rows: list[asyncpg.Record] = await shared.fetch(statement.sql, *arguments)
             return rows
         async with self._slots:
-            try:
-                connection = self._idle_connection() or await self._connect(bind)
-            except DIRECT_ERRORS as exc:
-                raise StatementNotSent(type(exc).__name__) from exc
+            connection = await self._checkout(bind)
             try:
                 rows = await connection.fetch(statement.sql, *arguments)
             except BaseException:
                 self._discard(connection)
                 raise
-            if self._closed:
-                self._discard(connection)
-            else:
-                self._idle.append(connection)
+            self._checkin(connection)
             return rows
 
     async def write(self, statement: DirectStatement, params: Mapping[str, Any]) -> bool:
@@ -254,10 +248,8 @@ class DirectStatements:
     ) -> None:
         """Sends ``batch`` on one connection and settles every write's outcome."""
         try:
-            connection = self._idle_connection() or await self._connect(engine)
-        except DIRECT_ERRORS as exc:
-            not_sent = StatementNotSent(type(exc).__name__)
-            not_sent.__cause__ = exc
+            connection = await self._checkout(engine)
+        except StatementNotSent as not_sent:
             _settle(batch, not_sent)
             return
         self.writes_sent += len(batch)
@@ -279,11 +271,22 @@ class DirectStatements:
             if not isinstance(exc, Exception):
                 raise
             return
+        self._checkin(connection)
+        _settle(batch, None)
+
+    async def _checkout(self, engine: AsyncEngine) -> asyncpg.Connection:
+        """An idle connection, or a new one; :class:`StatementNotSent` when none can be had."""
+        try:
+            return self._idle_connection() or await self._connect(engine)
+        except DIRECT_ERRORS as exc:
+            raise StatementNotSent(type(exc).__name__) from exc
+
+    def _checkin(self, connection: asyncpg.Connection) -> None:
+        """Kept for the next statement, unless the service is closing."""
         if self._closed:
             self._discard(connection)
         else:
             self._idle.append(connection)
-        _settle(batch, None)
 
     async def _connect(self, engine: AsyncEngine) -> asyncpg.Connection:
         server_settings = {"application_name": self.application_name}

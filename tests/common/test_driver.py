@@ -34,9 +34,11 @@ class LostConnection:
         self.terminated = True
 
 
-def direct_statements(monkeypatch: pytest.MonkeyPatch, connect: Any) -> DirectStatements:
+def direct_statements(
+    monkeypatch: pytest.MonkeyPatch, connect: Any, *, max_size: int = 2
+) -> DirectStatements:
     database = cast(Database, SimpleNamespace(dialect_name="postgresql", bind=object()))
-    statements = DirectStatements(database, schema=None, application_name="test", max_size=2)
+    statements = DirectStatements(database, schema=None, application_name="test", max_size=max_size)
     monkeypatch.setattr(statements, "_connect", connect)
     return statements
 
@@ -153,9 +155,7 @@ def one_connection(monkeypatch: pytest.MonkeyPatch, connection: RecordingConnect
         connection.terminated = False
         return connection
 
-    statements = direct_statements(monkeypatch, connect)
-    statements.max_size = 1
-    statements._slots = asyncio.Semaphore(1)
+    statements = direct_statements(monkeypatch, connect, max_size=1)
     return statements
 
 
