@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.faults.traffic import Answer, Traffic
-from tests.support.metrics import direct_writes
+from tests.support.metrics import scrape_direct_writes
 from tests.support.platform import (
     FAST_PASSWORD_HASHING,
     create_api_key,
@@ -114,14 +114,6 @@ async def _incomplete_shipments(stack: Stack, account_id: uuid.UUID) -> list[Any
     )
 
 
-async def _direct_writes(client: httpx.AsyncClient, stack: Stack) -> tuple[float, float]:
-    """shipping's ``/metrics``: creates sent without the ORM, and the round trips that carried
-    them."""
-    response = await client.get(f"{stack.service_url('shipping')}/metrics")
-    assert response.status_code == 200
-    return direct_writes(response.text)
-
-
 async def _request_log_ids(stack: Stack, account_id: uuid.UUID) -> dict[str, set[str]]:
     stored: dict[str, set[str]] = {}
     for service in SERVICES:
@@ -188,7 +180,9 @@ async def test_requests_during_a_database_restart_succeed_or_fail_cleanly_and_no
             await traffic.read_account(),
         ]
         assert [a.status for a in after] == [201, 200, 201, 200], after
-        writes, round_trips = await _direct_writes(client, platform)
+        writes, round_trips = await scrape_direct_writes(
+            client, f"{platform.service_url('shipping')}/metrics"
+        )
         assert writes > round_trips, "no creates went together"
 
     # No acknowledged shipment is missing; the only extra ones are those whose commit went

@@ -38,7 +38,7 @@ from tests.shipping.conftest import (
     start_shipping,
 )
 from tests.support.db import on_postgres
-from tests.support.metrics import direct_writes
+from tests.support.metrics import scrape_direct_writes
 from tests.support.shipping_factories import shipment_body
 from tests.support.tokens import TokenIssuer, bearer
 
@@ -411,12 +411,6 @@ async def creates_sent_together(
     return await asyncio.gather(*posts)
 
 
-async def direct_writes_of(shipping: Shipping) -> tuple[float, float]:
-    response = await shipping.client.get("/metrics")
-    assert response.status_code == 200
-    return direct_writes(response.text)
-
-
 async def transactions_of(shipping: Shipping, ids: list[str]) -> int:
     """How many transactions stored these shipments (each row carries its inserting one)."""
     async with shipping.session() as session:
@@ -437,14 +431,14 @@ async def test_creates_that_arrive_together_are_committed_together(
         try:
             subscribed = await register_endpoint(shipping, ["shipment.created"])
             await shipping.create(reference="ORDER-ALONE")
-            assert await direct_writes_of(shipping) == (1, 1)
+            assert await scrape_direct_writes(shipping.client) == (1, 1)
             bodies = [shipment_body(reference=f"ORDER-{n}", parcels=n) for n in (1, 2, 3, 1)]
             responses = await creates_sent_together(shipping, bodies)
             assert [r.status_code for r in responses] == [201] * 4, responses[0].text
             ids = [r.json()["id"] for r in responses]
             assert await transactions_of(shipping, ids) == 1
             # Operators see how many went together: five writes in two round trips.
-            assert await direct_writes_of(shipping) == (5, 2)
+            assert await scrape_direct_writes(shipping.client) == (5, 2)
             for response, body in zip(responses, bodies, strict=True):
                 stored = await rows_of(shipping, response.json()["id"])
                 assert response.json() == stored["document"]

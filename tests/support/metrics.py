@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -20,3 +21,12 @@ def direct_writes(text: str) -> tuple[float, float]:
     (0710): their ratio is how many went together."""
     samples = unlabelled_samples(text)
     return samples["db_direct_writes_total"], samples["db_direct_write_round_trips_total"]
+
+
+async def scrape_direct_writes(
+    client: httpx.AsyncClient, url: str = "/metrics"
+) -> tuple[float, float]:
+    """:func:`direct_writes` of the service ``client`` reaches at ``url``."""
+    response = await client.get(url)
+    assert response.status_code == 200
+    return direct_writes(response.text)
